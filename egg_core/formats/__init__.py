@@ -1,0 +1,1 @@
+"""File formats: motion (BEAT2 npz, BVH), audio, transcripts. Pure numpy."""

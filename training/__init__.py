@@ -1,0 +1,1 @@
+"""Training, data loading and evaluation for EGGesture; builds on egg_core."""
