@@ -1,0 +1,161 @@
+"""Command line: speech audio (+ optional transcript) -> SMPL-X gesture motion.
+
+    python -m egg_core.generate --audio talk.wav --out talk_motion.npz [--transcript talk.TextGrid]
+        [--fps 30] [--seed 0] [--temperature 1.0] [--top-k K] [--device auto|cpu|cuda]
+        [--checkpoint model.safetensors] [--bvh talk.bvh] [--preview talk.mp4|talk.gif] [--overwrite]
+
+Writes a BEAT2-format npz (poses/trans/betas/expressions/model/gender/mocap_frame_rate) that
+the SMPL-X Blender add-on loads. Every mistake a user can make (missing file, existing output,
+bad option, missing or broken model, CUDA absent) prints one message and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from egg_core.errors import EggError
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m egg_core.generate",
+        description="Generate co-speech gestures (SMPL-X, BEAT2 npz) from speech audio with EGGesture.")
+    p.add_argument("--audio", required=True, help="speech recording (wav, flac, ogg, mp3, ...)")
+    p.add_argument("--transcript", help="words of the speech: TextGrid, JSON, SRT, VTT or plain text")
+    p.add_argument("--out", required=True, help="output motion, BEAT2 .npz")
+    p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same motion (default 0)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature; 0 = always the most likely gesture (default 1.0)")
+    p.add_argument("--top-k", type=int, default=None, help="sample only among the K most likely codes")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--checkpoint", help="trained model .safetensors (default: the bundled model)")
+    p.add_argument("--bvh", help="also write the motion as BVH")
+    p.add_argument("--preview", help="also render a stick-figure preview (.gif, or .mp4 with audio)")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _check_output(path: str, suffix: str, overwrite: bool, what: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise EggError(f"{what} must end in {suffix}, got {p.name!r}")
+    if p.is_dir():
+        raise EggError(f"{what} {p} is a folder; give a file name")
+    if p.exists() and not overwrite:
+        raise EggError(f"{p} already exists; choose another name or pass --overwrite")
+    if not p.parent.exists():
+        raise EggError(f"cannot write {p}: the folder {p.parent} does not exist")
+    return p
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Every check that needs no model, so mistakes surface before the slow work."""
+    if not Path(args.audio).is_file():
+        raise EggError(f"audio file not found: {args.audio}")
+    if args.transcript is not None and not Path(args.transcript).is_file():
+        raise EggError(f"transcript file not found: {args.transcript}")
+    if not (args.fps > 0 and args.fps <= 1000):
+        raise EggError(f"--fps must be a positive frame rate (e.g. 30), got {args.fps}")
+    if args.temperature < 0 or args.temperature != args.temperature:
+        raise EggError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise EggError(f"--top-k must be at least 1, got {args.top_k}")
+    out = _check_output(args.out, ".npz", args.overwrite, "--out")
+    others = [out]
+    if args.bvh:
+        others.append(_check_output(args.bvh, ".bvh", args.overwrite, "--bvh"))
+    if args.preview:
+        from egg_core.preview import check_preview_target
+
+        others.append(check_preview_target(args.preview, args.overwrite))
+    if len({p.resolve() for p in others}) != len(others):
+        raise EggError("--out, --bvh and --preview must be different files")
+    if args.checkpoint is not None and not Path(args.checkpoint).exists():
+        raise EggError(f"checkpoint not found: {args.checkpoint}")
+
+
+def _load_words(args: argparse.Namespace):
+    if args.transcript is None:
+        return None, "no transcript: audio only"
+    from egg_core.words import find_words
+
+    result = find_words(args.audio, args.transcript)
+    return result.words, f"words: {result.method} ({len(result.words)}) {result.message}".strip()
+
+
+def run(args: argparse.Namespace) -> None:
+    """The generation pipeline behind :func:`main` (raises EggError on user mistakes)."""
+    _validate(args)
+    from egg_core.checkpoint import resolve_device
+
+    resolve_device(args.device)  # CUDA requested but absent: fail before loading anything
+
+    from egg_core.formats.audio import load_audio
+    from egg_core.formats.beat2 import write_beat2_npz
+    from egg_core.inference import GestureGenerator
+
+    t0 = time.perf_counter()
+    generator = GestureGenerator.from_checkpoint(args.checkpoint, args.device)
+    wave = load_audio(args.audio, sample_rate=16000)
+    words, words_note = _load_words(args)
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    log(f"{Path(args.audio).name}: {len(wave) / 16000:.1f} s; {words_note}; device {generator.device}")
+
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=100, unit="%", desc="generating", file=sys.stderr, leave=False)
+
+    def progress(fraction: float, message: str) -> None:
+        if bar is not None:
+            bar.n = int(round(100 * fraction))
+            bar.set_postfix_str(message, refresh=True)
+
+    try:
+        motion = generator.generate(wave, 16000, words=words, fps=args.fps, seed=args.seed,
+                                    temperature=args.temperature, top_k=args.top_k,
+                                    progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_beat2_npz(motion, args.out, overwrite=args.overwrite)
+    written = [args.out]
+    if args.bvh:
+        from egg_core.formats.bvh import motion_to_bvh
+
+        motion_to_bvh(motion, args.bvh, overwrite=args.overwrite)
+        written.append(args.bvh)
+    if args.preview:
+        from egg_core.preview import render_preview
+
+        render_preview(motion, args.preview, audio_path=args.audio, overwrite=args.overwrite)
+        written.append(args.preview)
+    log(f"wrote {', '.join(written)}: {motion.num_frames} frames at {motion.fps:g} fps "
+        f"({motion.duration:.1f} s) in {time.perf_counter() - t0:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except EggError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

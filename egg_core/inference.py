@@ -1,0 +1,231 @@
+"""Speech -> SMPL-X motion with a trained EGGesture model, for audio of any length.
+
+Chained windows (paper §4.3): the clip is cut into windows of ``window_frames`` frames
+(20 s at 15 fps by default) that overlap by ``seed_tokens * downsample`` frames. Window ``k``
+is seeded with the last ``seed_tokens`` indices window ``k-1`` produced; those tokens cover
+exactly the overlap, so the classifier continues the previous window instead of starting
+afresh. Each window is decoded on its own (memory stays flat in the audio length: only the
+per-frame features and the output, a few MB for an hour, grow with it) and the overlap is
+cross-faded linearly in rot6d. Since both windows hold the same tokens there, the cross-fade
+only hides the decoder's edge effects, so no seam is visible.
+
+The model's joints (default the 43 upper-body + hand joints) are converted to axis-angle;
+every other joint holds :func:`egg_core.skeleton.relaxed_pose` (arms down, not a T-pose), the
+root translation is a person standing (BEAT2 convention), and the 15 fps result is
+resampled to the requested frame rate with exactly ``round(duration * fps)`` frames.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from egg_core.checkpoint import default_checkpoint_path, load_checkpoint, resolve_device
+from egg_core.errors import CheckpointError, EggError
+from egg_core.model.audio import (
+    compute_audio_features,
+    compute_pretrained_audio_features,
+    silence_audio_features,
+)
+from egg_core.model.representation import features_to_poses
+from egg_core.model.text import compute_text_features
+
+if TYPE_CHECKING:
+    from egg_core.formats.transcripts import Word
+    from egg_core.model.eggesture import EGGesture
+    from egg_core.motion import Motion
+
+ProgressFn = Callable[[float, str], None]
+
+
+class Cancelled(EggError):
+    """Generation was stopped through the ``cancel`` event."""
+
+
+def plan_windows(n_frames: int, window: int, overlap: int) -> list[int]:
+    """Start frames of the chained windows covering ``n_frames`` (each ``window`` long)."""
+    if window <= overlap:
+        raise ValueError("window must be longer than the overlap")
+    stride = window - overlap
+    starts = [0]
+    while starts[-1] + window < n_frames:
+        starts.append(starts[-1] + stride)
+    return starts
+
+
+def output_frame_count(num_samples: int, sample_rate: int, fps: float) -> int:
+    """Frames of motion for audio of ``num_samples`` at ``sample_rate``: ``round(duration * fps)``."""
+    return int(math.floor(num_samples / sample_rate * fps + 0.5))
+
+
+class GestureGenerator:
+    """A loaded model plus everything needed to turn speech into a :class:`Motion`."""
+
+    def __init__(self, model: EGGesture, metadata: dict[str, Any] | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.model = model.to(self.device).eval()
+        self.config = model.config
+        self.metadata = dict(metadata or {})
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto") -> GestureGenerator:
+        """Load ``path`` (default: the bundled model, which may not exist)."""
+        if path is None:
+            path = default_checkpoint_path()
+            if not path.exists():
+                raise CheckpointError(
+                    "no bundled EGGesture model is installed; pass --checkpoint PATH to a trained "
+                    "model (.safetensors), or train one with `python -m training.train`")
+        model, meta = load_checkpoint(path, device)
+        return cls(model, meta, next(model.parameters()).device)
+
+    @property
+    def text_encoder(self) -> str:
+        features = self.metadata.get("features") or {}
+        return str(features.get("text_encoder") or self.config.text_encoder)
+
+    # ------------------------------------------------------------------------------------
+    def features(self, wave: np.ndarray, sample_rate: int,
+                 words: list[Word] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame audio and text features of the whole clip at the model's frame rate."""
+        cfg = self.config
+        if cfg.audio_features == "pretrained":
+            if not cfg.audio_model_path:
+                raise CheckpointError("this checkpoint needs a pretrained audio model but names no folder")
+            if sample_rate != 16000:
+                from scipy.signal import resample_poly
+
+                g = math.gcd(16000, sample_rate)
+                wave = resample_poly(wave, 16000 // g, sample_rate // g).astype(np.float32)
+                sample_rate = 16000
+            audio = compute_pretrained_audio_features(wave, sample_rate, cfg.fps, cfg.audio_model_path)
+        else:
+            audio = compute_audio_features(wave, sample_rate, cfg.fps)
+        if audio.shape[1] != cfg.audio_feature_dim:
+            raise CheckpointError(f"audio features have {audio.shape[1]} channels but the model "
+                                  f"expects {cfg.audio_feature_dim}; the checkpoint does not match this egg_core")
+        text = compute_text_features(words, len(audio), cfg.fps, encoder=self.text_encoder)
+        if text.shape[1] != cfg.text_feature_dim:
+            raise CheckpointError(f"text features have {text.shape[1]} channels but the model "
+                                  f"expects {cfg.text_feature_dim}")
+        return audio, text
+
+    def generate(self, wave: np.ndarray, sample_rate: int, words: list[Word] | None = None,
+                 fps: float = 30.0, seed: int = 0, temperature: float = 1.0,
+                 top_k: int | None = None, progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None) -> Motion:
+        """Motion for ``wave`` (mono float samples at ``sample_rate``), 55 SMPL-X joints at ``fps``.
+
+        ``temperature <= 0`` picks the most likely code everywhere (deterministic); otherwise
+        codes are sampled with a ``torch.Generator`` seeded by ``seed`` (same seed, same
+        motion). Raises :class:`Cancelled` when ``cancel`` is set between windows.
+        """
+        from egg_core.motion import Motion, resample_motion
+        from egg_core.skeleton import STANDING_TRANS_Y
+
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise EggError(f"audio must be mono samples (1-D), got shape {wave.shape}")
+        if sample_rate <= 0:
+            raise EggError(f"sample rate must be positive, got {sample_rate}")
+        if not np.all(np.isfinite(wave)):
+            raise EggError("audio contains NaN or infinite samples")
+        if not (math.isfinite(fps) and fps > 0):
+            raise EggError(f"output frame rate must be a positive number, got {fps}")
+        cfg = self.config
+        n_out = output_frame_count(len(wave), sample_rate, fps)
+        n_model = output_frame_count(len(wave), sample_rate, cfg.fps)
+        if n_out < 1 or n_model < 1:
+            raise EggError(f"audio is too short ({len(wave) / sample_rate:.3f} s); give at least "
+                           f"{1.0 / min(fps, cfg.fps):.3f} s of speech")
+
+        def report(fraction: float, message: str) -> None:
+            if progress is not None:
+                progress(min(max(fraction, 0.0), 1.0), message)
+
+        report(0.0, "computing speech features")
+        audio, text = self.features(wave, sample_rate, words)
+        rot6d = self._generate_rot6d(audio, text, seed, temperature, top_k, report, cancel)
+
+        report(0.97, "converting to SMPL-X")
+        poses = features_to_poses(rot6d, cfg.joint_set)
+        trans = np.tile(np.array([0.0, STANDING_TRANS_Y, 0.0], np.float32), (len(poses), 1))
+        motion = Motion(poses=poses, trans=trans, fps=cfg.fps)
+        if fps != cfg.fps:
+            motion = resample_motion(motion, fps)
+        motion = _fit_length(motion, n_out)
+        report(1.0, "done")
+        return motion
+
+    def _generate_rot6d(self, audio: np.ndarray, text: np.ndarray, seed: int, temperature: float,
+                        top_k: int | None, report: ProgressFn,
+                        cancel: threading.Event | None) -> np.ndarray:
+        """Chained-window generation at the model rate -> rot6d ``(n_frames, J*6)``."""
+        cfg = self.config
+        model = self.model
+        n = len(audio)
+        win, s = cfg.window_frames, cfg.seed_tokens
+        overlap = s * cfg.downsample
+        starts = plan_windows(n, win, overlap)
+        out = np.zeros((n, cfg.motion_dim), np.float32)
+        ramp = ((np.arange(overlap) + 0.5) / max(overlap, 1)).astype(np.float32)[:, None]
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(seed))
+        prev: torch.Tensor | None = None
+        for k, start in enumerate(starts):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("generation cancelled")
+            report(0.05 + 0.9 * k / len(starts), f"window {k + 1}/{len(starts)}")
+            a, t = _window(audio, text, start, win, cfg.audio_features == "mel")
+            with torch.inference_mode():
+                a_t = torch.from_numpy(a)[None].to(self.device)
+                t_t = torch.from_numpy(t)[None].to(self.device)
+                seed_idx = prev[:, -s:] if (prev is not None and s > 0) else None
+                idx = model.generate_indices(a_t, t_t, seed_idx, temperature, top_k, gen)
+                y = model.decode_indices(idx)[0].float().cpu().numpy()
+            prev = idx
+            end = min(n, start + win)
+            if k == 0 or overlap == 0:
+                out[start:end] = y[: end - start]
+            else:
+                o_end = min(end, start + overlap)
+                m = o_end - start
+                out[start:o_end] = out[start:o_end] * (1.0 - ramp[:m]) + y[:m] * ramp[:m]
+                out[o_end:end] = y[m: end - start]
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("generation cancelled")
+        return out
+
+
+def _window(audio: np.ndarray, text: np.ndarray, start: int, win: int,
+            mel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Features of one window, padded at the end with silence to ``win`` frames."""
+    a = audio[start:start + win]
+    t = text[start:start + win]
+    pad = win - len(a)
+    if pad > 0:
+        a_pad = silence_audio_features(pad) if mel else np.zeros((pad, a.shape[1]), np.float32)
+        t_pad = np.zeros((pad, t.shape[1]), np.float32)
+        t_pad[:, -1] = 1.0  # the silence flag channel
+        a, t = np.concatenate([a, a_pad]), np.concatenate([t, t_pad])
+    return np.ascontiguousarray(a, np.float32), np.ascontiguousarray(t, np.float32)
+
+
+def _fit_length(motion: Motion, n: int) -> Motion:
+    """Trim or extend (holding the last frame) to exactly ``n`` frames."""
+    from egg_core.motion import Motion
+
+    cur = motion.num_frames
+    if cur == n:
+        return motion
+    take = np.minimum(np.arange(n), cur - 1)
+    return Motion(poses=motion.poses[take], trans=motion.trans[take], fps=motion.fps,
+                  betas=motion.betas, expressions=motion.expressions[take],
+                  gender=motion.gender, model=motion.model)

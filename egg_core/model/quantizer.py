@@ -1,0 +1,251 @@
+"""Entropy-guided vector quantizer (paper §3.1-3.3, eqs. 1-10).
+
+Hard path (what the decoder sees): nearest code by L2 distance (eq. 1), straight-through
+gradient (eq. 3) and the VQ-VAE codebook/commitment pair (eq. 4).
+
+Soft path (what the entropy regulariser sees): a differentiable estimate of how often each
+code is used (eqs. 5-8) whose entropy (eq. 9) is maximised, so gradients reach the encoder
+and the codebook and push the latents to spread over the codebook.
+
+Readings of the paper that this module documents:
+
+* **Eq. 4.** The paper writes ``(z - sg(e)) + beta * (sg(z) - e)``, i.e. beta on the codebook
+  side. We use the standard VQ-VAE pair (van den Oord et al.) with squared distances,
+  ``||sg(z) - e||^2 + beta * ||z - sg(e)||^2``: the codebook always follows the encoder at
+  full weight and ``beta`` (paper value 0.1) only scales how strongly the encoder is pulled
+  towards its code. ``beta`` stays configurable.
+* **Eqs. 5-6.** Eq. 6 takes ``log(s)`` of a dot-product similarity that can be zero or
+  negative, which is undefined. We use the scaled cosine similarity directly as logits,
+  ``l_k = cos(z, e_k) / t_cos`` (``t_cos`` = ``cosine_temperature``): a softmax over
+  ``exp(l_k)`` is the well-defined version of "probability proportional to similarity", is
+  bounded (``|l_k| <= 1/t_cos``) and keeps the paper's choice of cosine similarity.
+  Gumbel noise ``-log(-log u)`` (eq. 7) is added and the result divided by ``tau`` (eq. 6);
+  with ``gumbel=False`` it is a plain softmax (the ablation of Table 5). ``similarity="l2"``
+  (not the paper's; for experiments) uses ``-||z - e||^2`` divided by its batch mean instead,
+  which agrees with the hard assignment when latents and codes differ in norm.
+* **Eq. 8.** The batch-mean soft assignment ``p_batch`` enters a moving average
+  ``p_t = alpha * sg(p_{t-1}) + (1 - alpha) * p_batch`` held in a buffer (like batch-norm
+  running statistics). The buffer is only advanced in training mode.
+* **Eq. 9.** ``H(p_t) = -sum p log p`` is returned as a value to maximise; the loss term is
+  ``1 - H / log K``, which lies in [0, 1] and has the gradient of ``-H / log K``.
+
+Dead-code handling (codebook resets, k-means restarts) is not part of the paper and is not
+done here: the vanilla baseline must show the low usage the paper reports. What is done
+(``data_init=True``, default) is a one-time data-dependent initialisation: on the first
+training batch the codes are set to randomly chosen latents of that batch (plus a little
+noise). With the usual tiny uniform init the encoder's latents are orders of magnitude
+larger than the codes, one code wins every assignment at step one and neither the
+reconstruction nor the entropy term can recover (the entropy gradient acts on directions,
+the collapse is one of norms). This is an initialisation, applied once; nothing revives
+codes later.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SIMILARITIES = ("cosine", "l2")
+REWEIGHT_MODES = ("none", "log", "sqrt", "linear", "square", "exp")
+
+
+@dataclass
+class QuantizerOutput:
+    """Everything one forward pass of :class:`EntropyGuidedQuantizer` produces."""
+
+    quantized: torch.Tensor  # (..., D) codes with straight-through gradient to the latents
+    indices: torch.Tensor  # (...,) int64 nearest-code indices
+    codebook_loss: torch.Tensor  # ||sg(z) - e||^2
+    commitment_loss: torch.Tensor  # ||z - sg(e)||^2 (unweighted)
+    commit: torch.Tensor  # codebook_loss + beta * commitment_loss (eq. 4 as read above)
+    entropy: torch.Tensor  # H(p_t) in nats, to be maximised (eq. 9)
+    entropy_loss: torch.Tensor  # 1 - H(p_t) / log K, in [0, 1]
+    usage_probs: torch.Tensor  # (K,) p_t of eq. 8 (differentiable through p_batch)
+    usage: torch.Tensor  # fraction of codes hit by the hard assignment in this batch
+    perplexity: torch.Tensor  # exp(entropy of the hard-assignment histogram of this batch)
+
+
+def gumbel_noise(shape: torch.Size, *, device: torch.device, dtype: torch.dtype,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """i.i.d. Gumbel(0, 1) samples by inverse transform, ``-log(-log u)`` (eq. 7)."""
+    u = torch.rand(shape, device=device, dtype=dtype, generator=generator)
+    tiny = torch.finfo(dtype).tiny
+    return -torch.log((-torch.log(u.clamp_min(tiny))).clamp_min(tiny))
+
+
+def entropy_of(p: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Shannon entropy in nats, with ``0 log 0 = 0``."""
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(dim)
+
+
+def reweight_weights(usage: torch.Tensor, mode: str = "linear", clip: float = 10.0,
+                     eps: float = 1e-8) -> torch.Tensor:
+    """Per-class weights for the classification loss from code usage probabilities (eq. 10).
+
+    With ``K`` classes and usage ``p_k`` (summing to 1), let ``r_k = 1 / (K * max(p_k, eps))``:
+    the inverse probability relative to a uniform codebook (``r = 1`` for every class when
+    usage is uniform). The variants of the paper's Table 3 are
+
+    ======== =====================
+    mode     raw weight f(r_k)
+    ======== =====================
+    none     1
+    log      log(1 + 1/p_k)  (log of the paper's x = 1/p_k, +1 keeps it positive)
+    sqrt     sqrt(r_k)
+    linear   r_k  (paper: w_k = 1/p_k)
+    square   r_k ** 2
+    exp      exp(r_k)
+    ======== =====================
+
+    The raw weights are normalised to mean 1 over the classes (computed in the log domain,
+    so ``exp`` cannot overflow) and then clipped to ``[1/clip, clip]`` so a rare code cannot
+    dominate the loss. ``clip <= 1`` disables clipping. Returns ``(K,)`` float weights,
+    detached from the graph (weights are statistics, not something to optimise).
+    """
+    if mode not in REWEIGHT_MODES:
+        raise ValueError(f"reweight mode must be one of {REWEIGHT_MODES}, got {mode!r}")
+    p = usage.detach().float()
+    k = p.numel()
+    if mode == "none":
+        return torch.ones_like(p)
+    r = 1.0 / (k * p.clamp_min(eps))
+    if mode == "log":
+        log_w = torch.log(torch.log1p(1.0 / p.clamp_min(eps)))
+    elif mode == "sqrt":
+        log_w = 0.5 * torch.log(r)
+    elif mode == "linear":
+        log_w = torch.log(r)
+    elif mode == "square":
+        log_w = 2.0 * torch.log(r)
+    else:  # exp
+        log_w = r
+    w = torch.exp(log_w - torch.logsumexp(log_w, 0) + math.log(k))
+    if clip > 1.0:
+        w = w.clamp(1.0 / clip, clip)
+    return w
+
+
+class EntropyGuidedQuantizer(nn.Module):
+    """Codebook of ``num_codes`` vectors of width ``code_dim`` with the entropy-guided usage estimate.
+
+    Buffers: ``usage_ema`` (K,) soft usage of eq. 8 (starts uniform), ``hard_usage_ema`` (K,)
+    moving average of the hard assignment histogram (statistic only), ``code_hits`` (K,)
+    accumulated hard hit counts (reset with :meth:`reset_hits`, for "% codes used" reports).
+    """
+
+    def __init__(self, num_codes: int, code_dim: int, *, beta: float = 0.1, tau: float = 1.0,
+                 gumbel: bool = True, ema_alpha: float = 0.95,
+                 cosine_temperature: float = 0.1, data_init: bool = True,
+                 similarity: str = "cosine") -> None:
+        super().__init__()
+        if num_codes < 2:
+            raise ValueError("a codebook needs at least 2 codes")
+        self.num_codes = num_codes
+        self.code_dim = code_dim
+        self.beta = beta
+        self.tau = tau
+        self.gumbel = gumbel
+        self.ema_alpha = ema_alpha
+        self.cosine_temperature = cosine_temperature
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {SIMILARITIES}")
+        self.similarity = similarity
+        self.codebook = nn.Embedding(num_codes, code_dim)
+        nn.init.uniform_(self.codebook.weight, -1.0 / num_codes, 1.0 / num_codes)
+        self.register_buffer("usage_ema", torch.full((num_codes,), 1.0 / num_codes))
+        self.register_buffer("hard_usage_ema", torch.full((num_codes,), 1.0 / num_codes))
+        self.register_buffer("code_hits", torch.zeros(num_codes))
+        self.register_buffer("initialised", torch.tensor(not data_init))
+
+    # --- hard path -------------------------------------------------------------------------
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Indices of the nearest codes (squared L2, eq. 1) for latents ``(..., D)``."""
+        flat = z.reshape(-1, self.code_dim)
+        e = self.codebook.weight
+        d = (flat.pow(2).sum(1, keepdim=True) - 2.0 * flat @ e.t() + e.pow(2).sum(1)[None, :])
+        return d.argmin(1).reshape(z.shape[:-1])
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code vectors ``(..., D)`` for integer indices ``(...)``."""
+        return self.codebook(indices)
+
+    # --- soft path -------------------------------------------------------------------------
+    def soft_assignment(self, z: torch.Tensor,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+        """Differentiable assignment probabilities ``(M, K)`` for latents ``(..., D)`` (eqs. 5-7)."""
+        flat = z.reshape(-1, self.code_dim)
+        e = self.codebook.weight
+        if self.similarity == "cosine":
+            logits = F.normalize(flat, dim=1) @ F.normalize(e, dim=1).t()
+        else:
+            d = (flat.pow(2).sum(1, keepdim=True) - 2.0 * flat @ e.t() + e.pow(2).sum(1)[None, :])
+            logits = -d / d.mean().detach().clamp_min(1e-12)
+        logits = logits / self.cosine_temperature
+        if self.gumbel:
+            logits = logits + gumbel_noise(logits.shape, device=logits.device,
+                                           dtype=logits.dtype, generator=generator)
+        return torch.softmax(logits / self.tau, dim=1)
+
+    @torch.no_grad()
+    def init_from_latents(self, z: torch.Tensor) -> None:
+        """Set every code to a random latent of ``z`` (with replacement when too few) plus noise."""
+        flat = z.detach().reshape(-1, self.code_dim)
+        pick = torch.randint(0, flat.shape[0], (self.num_codes,), device=flat.device)
+        if flat.shape[0] >= self.num_codes:
+            pick = torch.randperm(flat.shape[0], device=flat.device)[: self.num_codes]
+        noise = torch.randn_like(self.codebook.weight) * (0.01 * flat.std().clamp_min(1e-6))
+        self.codebook.weight.copy_(flat[pick] + noise)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # every rank initialises at its first batch; keep rank 0's codes so the replicas agree
+            torch.distributed.broadcast(self.codebook.weight.data, src=0)
+        self.initialised.fill_(True)
+
+    def usage_probabilities(self) -> torch.Tensor:
+        """Current moving-average usage ``p_t`` (K,) of eq. 8, for classifier reweighting."""
+        return self.usage_ema.clone()
+
+    def reset_hits(self) -> None:
+        """Zero the accumulated hit counter (e.g. at the start of an evaluation pass)."""
+        self.code_hits.zero_()
+
+    def accumulated_usage(self) -> float:
+        """Fraction of codes hit at least once since the last :meth:`reset_hits`."""
+        return float((self.code_hits > 0).float().mean())
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> QuantizerOutput:
+        """Quantise latents ``(..., D)``; see the module docstring for every term."""
+        if z.shape[-1] != self.code_dim:
+            raise ValueError(f"latent width {z.shape[-1]} != code_dim {self.code_dim}")
+        if self.training and not bool(self.initialised):
+            self.init_from_latents(z)
+        indices = self.nearest(z.detach())
+        e = self.lookup(indices)
+        codebook_loss = F.mse_loss(e, z.detach())
+        commitment_loss = F.mse_loss(z, e.detach())
+        commit = codebook_loss + self.beta * commitment_loss
+        quantized = z + (e - z).detach()  # eq. 3, straight-through
+
+        soft = self.soft_assignment(z, generator)
+        p_batch = soft.mean(0)
+        p_t = self.ema_alpha * self.usage_ema + (1.0 - self.ema_alpha) * p_batch  # buffer = sg
+        entropy = entropy_of(p_t)
+        entropy_loss = 1.0 - entropy / math.log(self.num_codes)
+
+        with torch.no_grad():
+            counts = torch.bincount(indices.reshape(-1), minlength=self.num_codes).float()
+            hist = counts / counts.sum().clamp_min(1.0)
+            usage = (counts > 0).float().mean()
+            perplexity = torch.exp(entropy_of(hist))
+            if self.training:
+                self.usage_ema.copy_(p_t.detach())
+                self.hard_usage_ema.mul_(self.ema_alpha).add_((1.0 - self.ema_alpha) * hist)
+                self.code_hits.add_(counts)
+
+        return QuantizerOutput(quantized=quantized, indices=indices, codebook_loss=codebook_loss,
+                               commitment_loss=commitment_loss, commit=commit, entropy=entropy,
+                               entropy_loss=entropy_loss, usage_probs=p_t, usage=usage,
+                               perplexity=perplexity)
