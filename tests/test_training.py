@@ -1,0 +1,267 @@
+"""End-to-end training: three dataset layouts, run-folder safety, exact resume after Ctrl-C and
+after SIGKILL, two-process torchrun (gloo), the real BEAT2 take, evaluation and the evaluator."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training import train as T
+from training.minidata import write_beat2_tree, write_folder_tree, write_trinity_tree
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One thread for every run of this module (module fixtures included): exact-resume
+    comparisons need identical float reductions, and the machine is shared."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    root = tmp_path_factory.mktemp("training")
+    return {
+        "root": root,
+        "cache": root / "cache",
+        "beat2": write_beat2_tree(root / "beat2", n_clips=3, seconds=8.0),
+        "trinity": write_trinity_tree(root / "trinity", n_clips=2, seconds=8.0),
+        "folder": write_folder_tree(root / "folder", n_clips=3, seconds=8.0),
+    }
+
+
+def _args(work, data, out, *extra):
+    return ["--data", str(data), "--out", str(out), "--config", "tiny", "--text-encoder", "hashed",
+            "--batch-size", "4", "--stride", "16", "--cache-dir", str(work["cache"]), "--quiet", "--threads", "1", *extra]
+
+
+def _log(run: Path) -> list[dict[str, str]]:
+    with (run / "log.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _state(run: Path) -> dict:
+    return torch.load(run / "train_state.pt", map_location="cpu", weights_only=False)
+
+
+@pytest.mark.parametrize("layout", ["beat2", "trinity", "folder"])
+def test_train_each_layout_end_to_end(work, layout):
+    from egg_core.checkpoint import load_checkpoint
+
+    run = work["root"] / f"run_{layout}"
+    extra = [] if layout == "folder" else ["--no-tensorboard"]
+    assert T.main(_args(work, work[layout], run, "--epochs", "2", "--max-steps", "3", *extra)) == 0
+    rows = _log(run)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    for key in T.LOG_KEYS + ("lr",):
+        assert all(math.isfinite(float(r[key])) for r in rows), key
+    model, meta = load_checkpoint(run / "model.safetensors", "cpu")
+    assert meta["training"]["global_step"] == 3 and model.config.codebook_size == 32
+    assert np.load(run / "mean_vel.npy").shape == (55,)
+    info = json.loads((run / "run.json").read_text())
+    assert len(info["dataset"]["problems"]) >= 1  # each tree has one deliberately broken clip
+    if layout == "folder":
+        assert info["dataset"]["class_names"] == ["huge", "stop", "you"]
+        assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
+
+
+def test_run_folder_is_never_overwritten_silently(work, capsys):
+    run = work["root"] / "run_protect"
+    base = _args(work, work["folder"], run, "--epochs", "1", "--max-steps", "1", "--no-tensorboard")
+    assert T.main(base) == 0
+    assert T.main(base) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert T.main(base + ["--overwrite"]) == 0
+    other = work["root"] / "not_a_run"
+    other.mkdir()
+    (other / "precious.txt").write_text("keep me")
+    assert T.main(_args(work, work["folder"], other, "--overwrite", "--max-steps", "1")) == 2
+    assert (other / "precious.txt").exists()
+    assert T.main(_args(work, work["folder"], work["root"] / "fresh", "--resume")) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_ablation_presets_and_two_stage_schedule(work):
+    cfg = T.build_config("tiny", "vanilla", None, epochs=5, vq_epochs=None, gamma=None)
+    assert (cfg.joint_training, cfg.entropy, cfg.reweight, cfg.vq_epochs) == (False, False, "none", 3)
+    cfg = T.build_config("default", "reweight-sqrt", 2048, epochs=120, vq_epochs=None, gamma=None)
+    assert (cfg.reweight, cfg.entropy, cfg.codebook_size, cfg.vq_epochs) == ("sqrt", False, 2048, 60)
+    assert T.build_config("tiny", "eg-softmax", None, 2, None, None).gumbel is False
+    assert T.build_config("tiny", "eg-no-reweight", None, 2, None, None).reweight == "none"
+    assert T.build_config("tiny", "eg-no-joint", None, 2, None, None).joint_training is False
+    # vanilla two-stage: epoch 0 trains the VQ-VAE only, epoch 1 the classifier only
+    run = work["root"] / "run_vanilla"
+    assert T.main(_args(work, work["folder"], run, "--ablation", "vanilla", "--epochs", "2",
+                        "--vq-epochs", "1", "--no-tensorboard")) == 0
+    rows = _log(run)
+    stage1 = [r for r in rows if r["epoch"] == "0"]
+    stage2 = [r for r in rows if r["epoch"] == "1"]
+    assert stage1 and stage2
+    assert all(float(r["cls"]) == 0 and float(r["rec"]) > 0 for r in stage1)
+    assert all(float(r["rec"]) == 0 and float(r["cls"]) > 0 for r in stage2)
+
+
+@pytest.fixture(scope="module")
+def reference_run(work):
+    """An uninterrupted 10-step run; the resumed runs must end with the same parameters."""
+    run = work["root"] / "run_ref"
+    assert T.main(_args(work, work["folder"], run, "--epochs", "50", "--max-steps", "10",
+                        "--no-tensorboard", "--save-every", "1")) == 0
+    return run
+
+
+def _assert_same_run(a: Path, b: Path) -> None:
+    sa, sb = _state(a), _state(b)
+    assert sa["global_step"] == sb["global_step"] == 10
+    for k, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k]), k
+    oa, ob = sa["optimizer"]["state"], sb["optimizer"]["state"]
+    for k in oa:
+        assert torch.equal(oa[k]["exp_avg"], ob[k]["exp_avg"])
+    assert [r["total"] for r in _log(a)] == [r["total"] for r in _log(b)]
+
+
+def test_ctrl_c_saves_and_resume_is_exact(work, reference_run, monkeypatch):
+    run = work["root"] / "run_sigint"
+    original = T.Trainer.step
+
+    def step_then_ctrl_c(self, batch, epoch):
+        out = original(self, batch, epoch)
+        if self.global_step == 3:  # the 4th step is running: Ctrl-C arrives during it
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(T.Trainer, "step", step_then_ctrl_c)
+    args = _args(work, work["folder"], run, "--epochs", "50", "--no-tensorboard", "--save-every", "1")
+    assert T.main(args) == 130
+    state = _state(run)
+    assert state["global_step"] == 4 and state["batch"] != 0  # stopped mid-epoch, after the step
+    monkeypatch.setattr(T.Trainer, "step", original)
+    assert T.main(args + ["--resume", "--max-steps", "10"]) == 0
+    _assert_same_run(reference_run, run)
+
+
+def test_sigkill_mid_epoch_then_resume_is_exact(work, reference_run):
+    run = work["root"] / "run_kill"
+    args = _args(work, work["folder"], run, "--epochs", "50", "--no-tensorboard", "--save-every", "1")
+    proc = subprocess.Popen([sys.executable, "-m", "training.train", *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            path = run / "train_state.pt"
+            if path.exists():
+                st = _state(run)
+                if st["global_step"] >= 3 and st["batch"] != 0:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    killed_at = _state(run)
+    assert 3 <= killed_at["global_step"] < 10
+    assert T.main(args + ["--resume", "--max-steps", "10"]) == 0
+    _assert_same_run(reference_run, run)
+
+
+def test_torchrun_two_processes_gloo(work, tmp_path):
+    run = tmp_path / "run_ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training.train", *_args(work, work["folder"], run, "--epochs", "2", "--max-steps", "3",
+                                          "--no-tensorboard", "--device", "cpu")]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=170)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = _log(run)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert json.loads((run / "run.json").read_text())["world_size"] == 2
+    state = _state(run)
+    assert state["world"] == 2 and set(state["rng"]) == {0, 1}
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    # the same global batches in one process: the reconstruction loss agrees up to batch-split
+    # noise (the classifier loss differs more: each rank draws its own seed dropout and Gumbel noise)
+    single = tmp_path / "run_single"
+    assert T.main(_args(work, work["folder"], single, "--epochs", "2", "--max-steps", "3",
+                        "--no-tensorboard", "--device", "cpu")) == 0
+    np.testing.assert_allclose([float(r["rec"]) for r in rows], [float(r["rec"]) for r in _log(single)],
+                               rtol=2e-3)
+
+
+def test_real_take_losses_fall_and_usage_rises(beat2_take, beat2_wav, tmp_path, capsys):
+    data = tmp_path / "take"
+    data.mkdir()
+    for src in (beat2_take, beat2_wav):  # links, not copies, of the shared recording
+        (data / src.name).symlink_to(src)
+    run = tmp_path / "run_real"
+    steps = 120
+    assert T.main(["--data", str(data), "--out", str(run), "--config", "tiny", "--text-encoder", "hashed",
+                   "--batch-size", "8", "--stride", "8", "--epochs", "30", "--max-steps", str(steps),
+                   "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-tensorboard"]) == 0
+    rows = _log(run)
+    assert len(rows) == steps
+
+    def mean(key, lo, hi):
+        return float(np.mean([float(r[key]) for r in rows[lo:hi]]))
+
+    k = 20
+    summary = {key: (mean(key, 1, 1 + k), mean(key, steps - k, steps))
+               for key in ("total", "rec", "cls", "commit", "entropy", "usage", "perplexity")}
+    with capsys.disabled():
+        print("\nreal take, mean of steps 2-21 -> last 20:",
+              ", ".join(f"{key} {a:.4g} -> {b:.4g}" for key, (a, b) in summary.items()))
+    for key in ("total", "rec", "cls"):
+        assert summary[key][1] < summary[key][0], key
+    # step 1 is the codebook's data initialisation (every code is a latent of that batch);
+    # usage then settles low and rises as training spreads the latents
+    assert summary["usage"][1] > summary["usage"][0]
+
+
+def test_train_evaluator_and_evaluate_print_all_metrics(work, reference_run, tmp_path, capsys):
+    from training import evaluate as E
+    from training import train_evaluator as TE
+    from training.evaluator import NOT_COMPARABLE, FGDEvaluator
+
+    ev = tmp_path / "evaluator.safetensors"
+    assert TE.main(["--data", str(work["folder"]), "--out", str(ev), "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT comparable" in out and ev.exists()
+    assert FGDEvaluator.load(ev).config.latent_dim == 240
+    assert TE.main(["--data", str(work["folder"]), "--out", str(ev), "--epochs", "1"]) == 2  # no overwrite
+
+    res = tmp_path / "results.json"
+    assert E.main(["--checkpoint", str(reference_run / "model.safetensors"), "--data", str(work["folder"]),
+                   "--split", "all", "--evaluator", str(ev), "--out", str(res), "--cache-dir",
+                   str(work["cache"]), "--device", "cpu", "--quiet"]) == 0
+    table = capsys.readouterr().out
+    for label in ("FGD", "BC", "L1div (reference)", "L1Div pairwise", "codebook usage",
+                  "codebook perplexity", "predicted code usage", "recall 'huge'"):
+        assert label in table, label
+    results = json.loads(res.read_text())
+    m = results["metrics"]
+    for key in ("fgd", "bc", "l1div", "pairwise_l1div", "codebook_usage", "perplexity",
+                "predicted_usage", "token_accuracy"):
+        assert isinstance(m[key], float) and math.isfinite(m[key]), key
+    assert 0 <= m["bc"] <= 1 and 0 < m["codebook_usage"] <= 1
+    assert set(m["class_recall"]) == {"huge", "stop", "you"}
+    assert results["fgd_note"] == NOT_COMPARABLE
+    assert results["real_motion"]["l1div"] > 0
+    assert results["mean_vel"] == str(reference_run / "mean_vel.npy")  # the training data's normaliser

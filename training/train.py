@@ -1,0 +1,596 @@
+"""``python -m training.train --data DIR --out RUN_DIR``: train EGGesture.
+
+The objective is :meth:`EGGesture.losses` (paper eqs. 2-11; the model's docstring says how
+eq. 11 is read). Optimiser: Adam, lr 3e-4, multiplied by 0.1 at epoch 100 of 120 (the decay
+epoch scales with ``--epochs``: ``round(epochs * 100 / 120)``).
+
+A run folder holds::
+
+    run.json              arguments, model config, data report (written once)
+    model.safetensors     the model (+ model.json sidecar), egg_core.checkpoint format,
+                          rewritten atomically every --save-every steps and at the end
+    train_state.pt        everything --resume needs to continue exactly: model, optimizer,
+                          scheduler and grad-scaler state, RNG states, epoch and position in
+                          that epoch's data order (written atomically with the model)
+    log.csv, tb/          per-step losses, codebook usage/entropy/perplexity, lr (CSV and
+                          TensorBoard)
+    mean_vel.npy          mean FK joint speed (55,) of the training motion at 30 fps: the
+                          beat-consistency normaliser training.evaluate uses for this model
+
+Data order: epoch ``e`` visits the windows in the permutation drawn by
+``numpy.random.default_rng([seed, e])``, so the order is a pure function of seed and epoch
+and a resumed run replays it from the saved position. Ctrl-C (SIGINT) or SIGTERM finishes
+the current step, saves, and exits with status 130.
+
+Multi-process data parallel: ``torchrun --nproc_per_node N -m training.train ...`` (gloo
+on CPU, NCCL on CUDA). ``--batch-size`` is the global batch; every step each rank takes
+its share of the same global batch, gradients and the quantizer's moving-average buffers
+are averaged across ranks, so results match one process up to batch-split noise (each rank
+draws its own Gumbel noise). Rank 0 alone writes files; the logged losses and batch
+statistics (usage, perplexity) are the mean of the per-rank values.
+
+Ablations (paper Tables 3-5): ``--ablation`` picks a preset of config switches
+(:data:`ABLATIONS`); ``--codebook-size`` sets K (512 / 2048 / 10240 in the paper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from egg_core.errors import EggError
+
+#: ``--ablation`` presets: overrides applied to the model config.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "full": {},
+    # vanilla two-stage VQ-VAE: VQ-VAE first (no entropy term), then the classifier on frozen codes
+    "vanilla": {"entropy": False, "reweight": "none", "joint_training": False},
+    # vanilla clustering, only the classification loss reweighted (paper Table 3)
+    **{f"reweight-{m}": {"entropy": False, "reweight": m, "joint_training": False}
+       for m in ("log", "sqrt", "linear", "square", "exp")},
+    "eg-no-reweight": {"reweight": "none"},  # Table 4
+    "eg-softmax": {"gumbel": False},  # Table 5
+    "eg-no-joint": {"joint_training": False},  # Table 5
+}
+LOG_KEYS = ("total", "rec", "commit", "entropy", "cls", "usage", "perplexity", "entropy_norm",
+            "cls_acc", "w_cls")
+RUN_FILE = "run.json"
+STATE_FILE = "train_state.pt"
+MODEL_FILE = "model.safetensors"
+LOG_FILE = "log.csv"
+MEAN_VEL_FILE = "mean_vel.npy"
+
+
+# --------------------------------------------------------------------------- setup helpers
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_kind: str) -> DistInfo:
+    """Join the torchrun process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: int,
+                 vq_epochs: int | None, gamma: float | None) -> Any:
+    """Model config for a preset (tiny/default) with an ablation and overrides applied."""
+    from egg_core.model.eggesture import EGGestureConfig
+
+    if ablation not in ABLATIONS:
+        raise EggError(f"unknown --ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
+    overrides = dict(ABLATIONS[ablation])
+    if codebook_size is not None:
+        if codebook_size < 2:
+            raise EggError("--codebook-size must be at least 2")
+        overrides["codebook_size"] = codebook_size
+    if not overrides.get("joint_training", True):
+        overrides["vq_epochs"] = vq_epochs if vq_epochs is not None else max(1, math.ceil(epochs / 2))
+    if gamma is not None:
+        overrides["gamma"] = gamma
+    try:
+        if preset == "tiny":
+            return EGGestureConfig.tiny(**overrides)
+        if preset == "default":
+            return EGGestureConfig(**overrides)
+    except ValueError as exc:
+        raise EggError(f"invalid model configuration: {exc}") from exc
+    raise EggError(f"unknown --config {preset!r}; use tiny or default")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The data order of one epoch: a pure function of (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Global batches of one epoch; the last partial batch is dropped unless it is the only one."""
+    order = epoch_order(n, seed, epoch)
+    full = n // batch_size
+    if full == 0:
+        return [order]
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(full)]
+
+
+def collate(dataset: Any, indices: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+    items = [dataset[int(i)] for i in indices]
+    return {k: torch.stack([it[k] for it in items]).to(device, non_blocking=True) for k in items[0]}
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _vq_params(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    vq_ids = {id(p) for m in (model.encoder, model.decoder, model.quantizer) for p in m.parameters()}
+    vq = [p for p in model.parameters() if id(p) in vq_ids]
+    rest = [p for p in model.parameters() if id(p) not in vq_ids]
+    return vq, rest
+
+
+class _StopRequested(Exception):
+    """Internal: every rank agreed to stop before the next step."""
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a request to stop after the current step (twice: abort)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step and saving (press Ctrl-C again to abort without saving)",
+              file=sys.stderr)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """One training run in one run folder (see the module docstring for its files)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from egg_core.checkpoint import resolve_device
+
+        self.args = args
+        self.run_dir = Path(args.out)
+        self.device = resolve_device(args.device)
+        self.dist = init_distributed(self.device.type)
+        if self.device.type == "cuda" and self.dist.world > 1:
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        self.start_epoch = 0
+        self.start_batch = 0
+        self.global_step = 0
+        self._broadcast_done = False
+        self._prepare_run_dir()
+
+    # --- run folder -------------------------------------------------------------------------
+    def _prepare_run_dir(self) -> None:
+        a = self.args
+        state_path = self.run_dir / STATE_FILE
+        if a.resume:
+            if not state_path.is_file():
+                raise EggError(f"--resume: {state_path} does not exist; nothing to resume in {self.run_dir}")
+            try:
+                run = json.loads((self.run_dir / RUN_FILE).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise EggError(f"--resume: cannot read {self.run_dir / RUN_FILE} ({exc}); "
+                               "the run folder is damaged") from exc
+            for key in ("config", "ablation", "codebook_size", "seed", "format", "split", "stride",
+                        "batch_size", "speakers", "no_mirror", "vq_epochs", "gamma", "lr", "text_encoder"):
+                if key in run["args"]:
+                    setattr(a, key.replace("-", "_"), run["args"][key])
+            if a.epochs is None:
+                a.epochs = run["args"]["epochs"]
+            self._resumed_windows = run.get("dataset", {}).get("windows")
+            return
+        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+            if not a.overwrite:
+                raise EggError(f"{self.run_dir} already exists and is not empty; pass --resume to continue "
+                               "that run, --overwrite to start it again, or choose another --out")
+            if not (self.run_dir / RUN_FILE).is_file():
+                raise EggError(f"{self.run_dir} is not empty and does not look like a training run "
+                               f"(no {RUN_FILE}); refusing to delete it, choose another --out")
+            if self.dist.main:
+                shutil.rmtree(self.run_dir)
+        self._barrier()
+
+    def _barrier(self) -> None:
+        if self.dist.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    # --- building ---------------------------------------------------------------------------
+    def build(self) -> None:
+        from egg_core.model.eggesture import EGGesture
+        from training.data import DataSettings, load_dataset
+
+        a = self.args
+        if a.epochs is None:
+            a.epochs = 120
+        self.config = build_config(a.config, a.ablation, a.codebook_size, a.epochs, a.vq_epochs, a.gamma)
+        if a.text_encoder:
+            self.config.text_encoder = a.text_encoder
+        settings = DataSettings.from_config(self.config)
+        stride = a.stride or max(1, self.config.window_frames // 4)
+        kwargs = dict(fmt=a.format, split=None if a.split == "all" else a.split, speakers=a.speakers,
+                      mirror=not a.no_mirror, cache_dir=a.cache_dir)
+        if self.dist.main:  # rank 0 fills the feature cache, the others then read it
+            self.dataset, self.report = load_dataset(a.data, settings, self.config.window_frames, stride,
+                                                     progress=not a.quiet, **kwargs)
+        self._barrier()
+        if not self.dist.main:
+            self.dataset, self.report = load_dataset(a.data, settings, self.config.window_frames, stride,
+                                                     progress=False, **kwargs)
+        if self.dist.main and not a.quiet:
+            print(self.report.summary(), file=sys.stderr)
+        if a.batch_size < self.dist.world:
+            raise EggError(f"--batch-size {a.batch_size} is smaller than the {self.dist.world} processes")
+        self.batches_per_epoch = len(epoch_batches(len(self.dataset), a.batch_size, a.seed, 0))
+
+        torch.manual_seed(a.seed)  # identical initial weights on every rank
+        self.model = EGGesture(self.config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=a.lr)
+        decay_epoch = max(1, round(a.epochs * 100 / 120))
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, [decay_epoch], gamma=0.1)
+        self.amp_dtype = None
+        if self.device.type == "cuda" and not a.no_amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        seed_rank = a.seed * 1000 + self.dist.rank
+        random.seed(seed_rank)
+        np.random.seed(seed_rank % (2**32))
+        torch.manual_seed(seed_rank)
+
+        if a.resume:
+            if getattr(self, "_resumed_windows", None) not in (None, len(self.dataset)) and self.dist.main:
+                print(f"warning: the data now gives {len(self.dataset)} windows, the run started with "
+                      f"{self._resumed_windows}; the data order will differ from the original run",
+                      file=sys.stderr)
+            self._load_state()
+        elif self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            run = {"args": vars(a), "config": self.config.to_dict(), "world_size": self.dist.world,
+                   "dataset": {"windows": len(self.dataset), "clips": self.report.used,
+                               "problems": self.report.problems, "notes": self.report.notes,
+                               "class_names": list(self.dataset.class_names)},
+                   "decay_epoch": decay_epoch}
+            (self.run_dir / RUN_FILE).write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
+            from training.data import mean_velocity
+
+            np.save(self.run_dir / MEAN_VEL_FILE, mean_velocity(self.dataset.clips))
+
+    def _load_state(self) -> None:
+        state = torch.load(self.run_dir / STATE_FILE, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch, self.start_batch = state["epoch"], state["batch"]
+        self.global_step = state["global_step"]
+        rng = state["rng"].get(self.dist.rank)
+        if rng is not None:
+            _set_rng_state(rng)
+        if state.get("world", 1) != self.dist.world and self.dist.main:
+            print(f"note: resuming a {state.get('world', 1)}-process run with {self.dist.world} processes; "
+                  "the data order is kept, the Gumbel noise differs", file=sys.stderr)
+        if self.dist.main:
+            self._truncate_log(self.global_step)
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log rows written after the saved step by the run that was interrupted."""
+        path = self.run_dir / LOG_FILE
+        if not path.is_file():
+            return
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        header = ["step", "epoch", "lr", *LOG_KEYS, "samples_per_s"]
+        keep = [header] + [r for r in rows[1:] if len(r) == len(header) and r[0].isdigit() and int(r[0]) <= step]
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(keep)
+        os.replace(tmp, path)
+
+    # --- saving -----------------------------------------------------------------------------
+    def save(self, epoch: int, batch: int, rng: dict[str, Any]) -> None:
+        """Write model + training state atomically (rank 0). ``rng``: states at that position."""
+        from egg_core.checkpoint import save_checkpoint
+
+        rngs = self._gather_rng(rng)
+        if not self.dist.main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                 "epoch": epoch, "batch": batch, "global_step": self.global_step, "rng": rngs,
+                 "world": self.dist.world, "seed": self.args.seed}
+        _atomic_torch_save(state, self.run_dir / STATE_FILE)
+        meta = {"training_data": str(self.args.data), "training": {
+            "epoch": epoch, "batch_in_epoch": batch, "global_step": self.global_step,
+            "ablation": self.args.ablation, "seed": self.args.seed, "epochs": self.args.epochs,
+            "batch_size": self.args.batch_size, "world_size": self.dist.world,
+            "clips": len(self.report.used), "windows": len(self.dataset)},
+            "class_names": list(self.dataset.class_names)}
+        save_checkpoint(self.model, self.run_dir / MODEL_FILE, meta, overwrite=True)
+
+    def _gather_rng(self, rng: dict[str, Any]) -> dict[int, Any]:
+        if self.dist.world == 1:
+            return {0: rng}
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.dist.world
+        dist.all_gather_object(out, rng)
+        return dict(enumerate(out))
+
+    # --- one step ---------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Average gradients and floating buffers across ranks."""
+        import torch.distributed as dist
+
+        for p in self.model.parameters():
+            if p.grad is None:
+                continue
+            dist.all_reduce(p.grad)
+            p.grad /= self.dist.world
+        for b in self.model.buffers():
+            if b.is_floating_point():
+                dist.all_reduce(b)
+                b /= self.dist.world
+
+    def step(self, batch: dict[str, torch.Tensor], epoch: int) -> dict[str, float]:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            out = self.model.losses(batch, epoch)
+        total = out["total"]
+        if not torch.isfinite(total):
+            raise EggError(f"the loss became {float(total)} at step {self.global_step}; lower --lr "
+                           "or check the data (NaN features?)")
+        if total.requires_grad:
+            self.scaler.scale(total).backward()
+        if self.dist.world > 1:
+            self._sync()
+        if self.args.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            for group in _vq_params(self.model):  # never one norm across both groups
+                torch.nn.utils.clip_grad_norm_(group, self.args.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.dist.world > 1 and not self._broadcast_done:
+            # the quantizer initialises its codes from the first batch it sees, which differs
+            # per rank: adopt rank 0's weights and buffers once so every rank holds one model
+            import torch.distributed as dist
+
+            for t in list(self.model.parameters()) + list(self.model.buffers()):
+                dist.broadcast(t.data, 0)
+            self._broadcast_done = True
+        values = torch.stack([out[k].detach().float().reshape(()) for k in LOG_KEYS])
+        if self.dist.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(values)
+            values /= self.dist.world
+        return dict(zip(LOG_KEYS, values.tolist(), strict=True))
+
+    def _stop_everywhere(self, local: bool) -> bool:
+        if self.dist.world == 1:
+            return local
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if local else 0.0])
+        dist.all_reduce(flag)
+        return bool(flag.item() > 0)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def train(self) -> int:
+        from tqdm import tqdm
+
+        a = self.args
+        total_steps = a.epochs * self.batches_per_epoch
+        if a.max_steps:
+            total_steps = min(total_steps, a.max_steps)
+        log_fh = writer = None
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            log_path = self.run_dir / LOG_FILE
+            new_log = not log_path.is_file() or log_path.stat().st_size == 0
+            # line-buffered: a killed run loses at most the row being written
+            log_fh = log_path.open("a", newline="", encoding="utf-8", buffering=1)
+            log = csv.writer(log_fh)
+            if new_log:
+                log.writerow(["step", "epoch", "lr", *LOG_KEYS, "samples_per_s"])
+            if not a.no_tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.global_step or None)
+        bar = tqdm(total=total_steps, initial=min(self.global_step, total_steps), unit="step",
+                   desc="training", disable=not self.dist.main or a.quiet, dynamic_ncols=True)
+        status = 0
+        epoch, b = self.start_epoch, self.start_batch
+        last_saved = self.global_step if a.resume else -1
+        rng_at = _rng_state()
+        with _StopFlag() as stop:
+            try:
+                while epoch < a.epochs and self.global_step < total_steps:
+                    batches = epoch_batches(len(self.dataset), a.batch_size, a.seed, epoch)
+                    while b < len(batches) and self.global_step < total_steps:
+                        rng_at = _rng_state()
+                        if self._stop_everywhere(stop.requested):
+                            raise _StopRequested
+                        t0 = time.perf_counter()
+                        shard = batches[b][self.dist.rank :: self.dist.world]
+                        stats = self.step(collate(self.dataset, shard, self.device), epoch)
+                        self.global_step += 1
+                        b += 1
+                        rate = len(batches[b - 1]) / max(time.perf_counter() - t0, 1e-9)
+                        lr = self.optimizer.param_groups[0]["lr"]
+                        if self.dist.main:
+                            log.writerow([self.global_step, epoch, lr, *[f"{stats[k]:.6g}" for k in LOG_KEYS],
+                                          f"{rate:.2f}"])
+                            if writer is not None:
+                                for k in LOG_KEYS:
+                                    writer.add_scalar(f"train/{k}", stats[k], self.global_step)
+                                writer.add_scalar("train/lr", lr, self.global_step)
+                            bar.update(1)
+                            bar.set_postfix(epoch=epoch, loss=f"{stats['total']:.3f}", usage=f"{stats['usage']:.2f}")
+                        if b == len(batches):
+                            b = 0
+                            epoch += 1
+                            self.scheduler.step()
+                        if a.save_every and self.global_step % a.save_every == 0:
+                            self.save(epoch, b, _rng_state())
+                            last_saved = self.global_step
+            except _StopRequested:
+                status = 130
+                # save the position of the step that did not run, with the RNG state it would have used
+                if self.dist.main:
+                    print(f"\ninterrupted at step {self.global_step}; saving to {self.run_dir}", file=sys.stderr)
+                self.save(epoch, b, rng_at)
+                last_saved = self.global_step
+            finally:
+                bar.close()
+                if log_fh is not None:
+                    log_fh.close()
+                if writer is not None:
+                    writer.close()
+        if status == 0 and last_saved != self.global_step:
+            self.save(epoch, b, _rng_state())
+        if self.dist.main and not a.quiet:
+            done = "stopped" if status else "finished"
+            print(f"{done} at step {self.global_step} (epoch {epoch}); model: {self.run_dir / MODEL_FILE}",
+                  file=sys.stderr)
+        return status
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="dataset folder")
+    ap.add_argument("--format", default="auto", choices=["auto", "beat2", "trinity", "folder"])
+    ap.add_argument("--split", default="train", help="split to train on (train/val/test/all)")
+    ap.add_argument("--speakers", nargs="*", default=None, help="BEAT2 speaker ids to keep, e.g. 2")
+    ap.add_argument("--out", required=True, help="run folder (created; see module docs)")
+    ap.add_argument("--config", default="default", choices=["tiny", "default"])
+    ap.add_argument("--ablation", default="full", choices=list(ABLATIONS))
+    ap.add_argument("--codebook-size", type=int, default=None)
+    ap.add_argument("--vq-epochs", type=int, default=None,
+                    help="two-stage ablations: epochs of VQ-VAE before the classifier (default half)")
+    ap.add_argument("--gamma", type=float, default=None, help="eq. 11 schedule constant (paper 500)")
+    ap.add_argument("--text-encoder", default=None, choices=["auto", "minilm", "hashed"])
+    ap.add_argument("--epochs", type=int, default=None, help="default 120 (lr x0.1 at 100/120 of it)")
+    ap.add_argument("--batch-size", type=int, default=128, help="global batch (split over processes)")
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--stride", type=int, default=None, help="window stride in frames (default window/4)")
+    ap.add_argument("--no-mirror", action="store_true", help="no left/right mirrored copies")
+    ap.add_argument("--grad-clip", type=float, default=0.0,
+                    help="clip gradient norm of VQ-VAE and classifier groups separately (0: off)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-steps", type=int, default=None, help="stop (and save) after this many steps")
+    ap.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (0: only at the end)")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads per process (default: torch's choice; use 1 per process on a busy machine)")
+    ap.add_argument("--cache-dir", default=None, help="feature cache (default ~/.cache/eggesture/features)")
+    ap.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    ap.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
+    ap.add_argument("--no-tensorboard", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar or summaries")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.resume and args.overwrite:
+        print("error: --resume and --overwrite exclude each other", file=sys.stderr)
+        return 2
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        trainer = Trainer(args)
+        trainer.build()
+        return trainer.train()
+    except EggError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\naborted without saving (the last checkpoint in the run folder is intact)", file=sys.stderr)
+        return 130
+    finally:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
