@@ -1,0 +1,556 @@
+"""Operators: Generate Gestures (modal, non-blocking), Cancel, Create SMPL-X Armature, Check Setup.
+
+Flow of one run. ``prepare_run`` reads the panel settings into a :class:`RunPlan`
+(audio file + where it sits on the timeline, transcript, target bones) and checks
+everything the user can get wrong *before* any compute starts. A
+:class:`backend.Job` then generates off the main thread; the modal operator polls it on
+TIMER events and updates the progress bar. Only when the job has succeeded does
+``apply_result`` touch the scene -- it writes one new action -- so cancel or failure
+leaves the scene as it was, and the operator's UNDO flag makes the apply one undo
+step. ``generate_sync`` is the same pipeline without the thread, for background mode
+(where timers and modal handlers never run) and the batch script.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty
+
+from . import armature as arm
+from . import backend, body_mesh, compat, keyframes
+from ._core import core
+from .preferences import get_preferences
+from .properties import PART_GROUPS
+from .worker import GenerationRequest, GenerationResult, TranscriptionResult, describe_environment
+
+EggError = core("errors").EggError
+
+
+class InputError(EggError):
+    """A panel setting is missing or wrong; the message says which and what to do."""
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass
+class RunPlan:
+    """Everything needed to generate and apply one take, resolved on the main thread."""
+
+    request: GenerationRequest
+    armature_name: str
+    joint_indices: list[int]
+    translate: bool
+    audio_frame: float  # scene frame where the audio's first sample plays
+    frame_start: float  # keys outside [frame_start, frame_end] are dropped
+    frame_end: float
+    take_base: str
+    scene_fps: float
+    temp_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def cleanup(self) -> None:
+        if self.temp_dir is not None:
+            self.temp_dir.cleanup()
+            self.temp_dir = None
+
+
+def _sound_path(sound: bpy.types.Sound, temp_dir: tempfile.TemporaryDirectory) -> str:
+    """A readable file for ``sound``: its file on disk, or its packed data written to a temp file."""
+    if sound.packed_file is not None:
+        suffix = Path(sound.filepath).suffix or ".wav"
+        path = Path(temp_dir.name) / f"packed{suffix}"
+        path.write_bytes(bytes(sound.packed_file.data))
+        return str(path)
+    return bpy.path.abspath(sound.filepath, library=sound.library)
+
+
+def find_sound_strip(scene: bpy.types.Scene, name: str = ""):
+    """The named sound strip, or the first one when ``name`` is empty."""
+    strips = compat.sound_strips(scene)
+    if not strips:
+        raise InputError("This scene has no sound strip: add your audio in the Video Sequencer "
+                         "(Add > Sound) or switch Audio to 'File'.")
+    if not name:
+        return strips[0]
+    for strip in strips:
+        if strip.name == name:
+            return strip
+    raise InputError(f"No sound strip named '{name}': pick another strip or clear the field "
+                     "to use the first one.")
+
+
+def _joint_indices(parts: set[str]) -> list[int]:
+    skel = arm.smplx_skeleton()
+    names = [p for key in parts for p in PART_GROUPS[key]]
+    return sorted(skel.subset_indices(names)) if names else []
+
+
+@dataclass
+class AudioPlacement:
+    """A readable audio file and where it sits on the scene's timeline."""
+
+    path: str
+    audio_frame: float  # scene frame of the first sample
+    frame_start: float  # default key range: the strip's visible part
+    frame_end: float
+    name: str  # what takes are named after
+
+
+def resolve_audio(scene: bpy.types.Scene, settings, temp_dir: tempfile.TemporaryDirectory) -> AudioPlacement:
+    """The panel's audio source as a file on disk (packed sounds are written to ``temp_dir``)."""
+    if settings.audio_source == "STRIP":
+        strip = find_sound_strip(scene, settings.sound_strip)
+        if strip.sound is None:
+            raise InputError(f"Sound strip '{strip.name}' has no sound data.")
+        placement = AudioPlacement(_sound_path(strip.sound, temp_dir), float(strip.frame_start),
+                                   float(strip.frame_final_start), float(strip.frame_final_end - 1),
+                                   strip.name)
+    else:
+        if not settings.audio_file:
+            raise InputError("No audio file chosen: set 'Audio File' in the Gestures panel.")
+        path = bpy.path.abspath(settings.audio_file)
+        frame = float(settings.audio_start_frame)
+        placement = AudioPlacement(path, frame, frame, float("inf"), Path(path).stem)
+    if not Path(placement.path).is_file():
+        raise InputError(f"Audio file not found: {placement.path}. Relink the sound or choose another file.")
+    return placement
+
+
+def prepare_run(context: bpy.types.Context, settings=None) -> RunPlan:
+    """Resolve the panel settings into a :class:`RunPlan`; raises :class:`InputError`."""
+    scene = context.scene
+    settings = settings or scene.eggesture
+    prefs = get_preferences(context)
+    fps = compat.scene_fps(scene)
+    temp_dir = tempfile.TemporaryDirectory(prefix="eggesture_audio_")
+    try:
+        placement = resolve_audio(scene, settings, temp_dir)
+        audio, audio_frame, base = placement.path, placement.audio_frame, placement.name
+        start, end = placement.frame_start, placement.frame_end
+        if settings.use_frame_range:
+            start, end = float(settings.frame_start), float(settings.frame_end)
+            if end < start:
+                raise InputError(f"Frame range {int(start)}-{int(end)} is empty: End must be >= Start.")
+
+        transcript_path = transcript_text = None
+        if settings.transcript_source == "TEXT":
+            if settings.transcript_text is None:
+                raise InputError("Transcript is set to 'Text' but no Text datablock is chosen.")
+            transcript_text = settings.transcript_text.as_string()
+            if not transcript_text.strip():
+                raise InputError(f"Text '{settings.transcript_text.name}' is empty.")
+        elif settings.transcript_source == "FILE":
+            transcript_path = bpy.path.abspath(settings.transcript_file)
+            if not settings.transcript_file or not Path(transcript_path).is_file():
+                raise InputError(f"Transcript file not found: '{transcript_path}'.")
+
+        parts = set(settings.parts)
+        translate = "ROOT" in parts
+        joints = _joint_indices(parts)
+        if not joints and not translate:
+            raise InputError("Nothing to animate: tick at least one body part under 'Animate'.")
+        target = settings.armature
+        arm.require_bones(target, joints + ([0] if translate else []))
+
+        checkpoint = bpy.path.abspath(prefs.checkpoint_path) if prefs and prefs.checkpoint_path else None
+        request = GenerationRequest(
+            audio_path=audio, fps=fps, transcript_path=transcript_path,
+            transcript_text=transcript_text, seed=settings.seed,
+            temperature=settings.temperature, device=settings.device.lower(), checkpoint=checkpoint,
+        )
+    except Exception:
+        temp_dir.cleanup()
+        raise
+    return RunPlan(request, target.name, joints, translate, audio_frame, start, end, base, fps, temp_dir)
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def apply_result(context: bpy.types.Context, plan: RunPlan, result: GenerationResult) -> bpy.types.Action:
+    """Write ``result`` as a new take on the plan's armature (the only scene change of a run)."""
+    obj = bpy.data.objects.get(plan.armature_name)
+    if obj is None:
+        raise InputError(f"Armature '{plan.armature_name}' was deleted while generating.")
+    n = len(result.poses)
+    frames = plan.audio_frame + np.arange(n) * (plan.scene_fps / result.fps)
+    keep = (frames >= plan.frame_start - 1e-6) & (frames <= plan.frame_end + 1e-6)
+    if not keep.any():
+        raise InputError(f"The audio ({n / result.fps:.1f} s from frame {plan.audio_frame:g}) does not "
+                         f"overlap the frame range {plan.frame_start:g}-{plan.frame_end:g}.")
+    if body_mesh.is_body_armature(obj):  # the real SMPL-X body: bones + shape keys
+        return body_mesh.apply_body_take(obj, result.poses[keep], result.trans[keep], frames[keep],
+                                         plan.joint_indices, translate=plan.translate,
+                                         base_name=plan.take_base)
+    channels = arm.pose_channels(obj, result.poses[keep], result.trans[keep], plan.joint_indices,
+                                 translate=plan.translate)
+    return keyframes.write_take(obj, plan.take_base, channels, frames[keep])
+
+
+def choose_backend(context: bpy.types.Context) -> tuple[str, str | None]:
+    """("thread", None) or ("process", python) following the preferences."""
+    prefs = get_preferences(context)
+    mode = prefs.backend if prefs else "AUTO"
+    if mode == "THREAD" or (mode == "AUTO" and backend.in_process_available()):
+        return "thread", None
+    configured = bpy.path.abspath(prefs.python_path) if prefs and prefs.python_path else ""
+    if configured:
+        return "process", configured
+    python = _detected_python()
+    if python is None:
+        raise InputError("torch is not available inside Blender and no external Python with torch "
+                         "was found. Set Preferences > Add-ons > EGGesture > Python, then click "
+                         "'Check Setup'.")
+    return "process", python
+
+
+_DETECTED: dict[str, str | None] = {}
+
+
+def _detected_python() -> str | None:
+    """Auto-detected worker interpreter; only a success is cached (the user may install torch)."""
+    if _DETECTED.get("python") is None:
+        _DETECTED["python"] = backend.find_worker_python()
+    return _DETECTED["python"]
+
+
+def generate_sync(context: bpy.types.Context, settings=None, progress=None) -> bpy.types.Action:
+    """Generate and apply in one blocking call (background mode, batch script, scripts)."""
+    plan = prepare_run(context, settings)
+    try:
+        mode, python = choose_backend(context)
+        result = backend.run_sync(plan.request, mode, python, progress)
+        return apply_result(context, plan, result)
+    finally:
+        plan.cleanup()
+
+
+# --------------------------------------------------------------------------- modal session
+
+
+class Session:
+    """A running background job, what to do with its result, and the UI status it keeps up to date."""
+
+    def __init__(self, context: bpy.types.Context, job: backend.Job,
+                 apply: Callable[[bpy.types.Context, object], str],
+                 cleanup: Callable[[], None] = lambda: None, label: str = "Gestures"):
+        self.job, self.apply, self.cleanup, self.label = job, apply, cleanup, label
+        self.cancel_requested = False
+        status = context.window_manager.eggesture_status
+        status.running, status.progress, status.message = True, 0.0, "Starting"
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        self.job.cancel()
+
+    def tick(self, context: bpy.types.Context) -> tuple[str, str]:
+        """Poll the job; apply when done. Returns (job state, message to report)."""
+        state = self.job.poll()
+        status = context.window_manager.eggesture_status
+        status.progress, status.message = self.job.progress, self.job.message
+        _set_status_text(context, f"{self.label}: {self.job.message} ({self.job.progress:.0%})  Esc to cancel")
+        _redraw(context)
+        if state == backend.RUNNING and self.cancel_requested:
+            state = backend.CANCELLED  # do not wait for a thread stuck in a long step
+        if state == backend.RUNNING:
+            return state, ""
+        try:
+            if state == backend.DONE:
+                try:
+                    return state, self.apply(context, self.job.result)
+                except EggError as exc:
+                    return backend.FAILED, str(exc)
+            if state == backend.CANCELLED:
+                return state, f"{self.label} cancelled; nothing was changed"
+            return state, f"{self.label} failed: {self.job.error}"
+        finally:
+            self.finish(context)
+
+    def finish(self, context: bpy.types.Context) -> None:
+        self.cleanup()
+        status = context.window_manager.eggesture_status
+        status.running, status.progress = False, 0.0
+        _set_status_text(context, None)
+        _redraw(context)
+        global _ACTIVE
+        if _ACTIVE is self:
+            _ACTIVE = None
+
+
+_ACTIVE: Session | None = None
+
+
+def active_session() -> Session | None:
+    return _ACTIVE
+
+
+def _set_status_text(context: bpy.types.Context, text: str | None) -> None:
+    workspace = getattr(context, "workspace", None)
+    if workspace is not None and context.window is not None:
+        workspace.status_text_set(text)
+
+
+def _redraw(context: bpy.types.Context) -> None:
+    screen = getattr(context, "screen", None)
+    for area in getattr(screen, "areas", ()):
+        if area.type == "VIEW_3D":
+            area.tag_redraw()
+
+
+def _start(context: bpy.types.Context, request: GenerationRequest, apply, cleanup, label: str) -> Session:
+    global _ACTIVE
+    try:
+        mode, python = choose_backend(context)
+        job = backend.Job(request, mode, python).start()
+    except Exception:
+        cleanup()
+        raise
+    _ACTIVE = Session(context, job, apply, cleanup, label)
+    return _ACTIVE
+
+
+def _check_idle() -> None:
+    if _ACTIVE is not None:
+        raise InputError("A gesture job is already running: wait or press Cancel.")
+
+
+def _describe_take(action: bpy.types.Action, result: GenerationResult) -> str:
+    return f"Wrote action '{action.name}'" + (f" ({result.words_note})" if result.words_note else "")
+
+
+def start_session(context: bpy.types.Context) -> Session:
+    """Plan a generation run and start its job in the background (raises EggError subclasses)."""
+    _check_idle()
+    plan = prepare_run(context)
+    return _start(context, plan.request,
+                  lambda ctx, result: _describe_take(apply_result(ctx, plan, result), result),
+                  plan.cleanup, "Gestures")
+
+
+def apply_transcription(context: bpy.types.Context, name: str, result: TranscriptionResult) -> str:
+    """Put recognised text into a new Text datablock and select it as the transcript."""
+    if not result.text.strip():
+        raise InputError(f"No words were recognised ({result.method}): {result.message}")
+    text = bpy.data.texts.new(f"{name} transcript")
+    text.write(result.text + "\n")
+    settings = context.scene.eggesture
+    settings.transcript_source, settings.transcript_text = "TEXT", text
+    return f"Transcribed into Text '{text.name}' ({result.method}); correct it, then Generate"
+
+
+def start_transcription(context: bpy.types.Context) -> Session:
+    """Transcribe the panel's audio in the background; the text lands in a new Text datablock."""
+    _check_idle()
+    temp_dir = tempfile.TemporaryDirectory(prefix="eggesture_audio_")
+    try:
+        placement = resolve_audio(context.scene, context.scene.eggesture, temp_dir)
+    except Exception:
+        temp_dir.cleanup()
+        raise
+    request = GenerationRequest(audio_path=placement.path, fps=compat.scene_fps(context.scene),
+                                task="transcribe")
+    return _start(context, request,
+                  lambda ctx, result: apply_transcription(ctx, placement.name, result),
+                  temp_dir.cleanup, "Transcription")
+
+
+class _BackgroundJobOperator:
+    """Shared modal loop: poll the session on TIMER events, Esc cancels, report at the end."""
+
+    def _start_session(self, context: bpy.types.Context) -> Session:
+        raise NotImplementedError
+
+    def invoke(self, context: bpy.types.Context, event) -> set[str]:
+        if context.window is None:  # background mode: no event loop to drive a modal operator
+            return self.execute(context)
+        try:
+            self._session = self._start_session(context)
+        except EggError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event) -> set[str]:
+        if event.type == "ESC" and event.value == "PRESS":
+            self._session.cancel()
+        elif event.type != "TIMER" and not self._session.cancel_requested:
+            return {"PASS_THROUGH"}
+        state, message = self._session.tick(context)
+        if state == backend.RUNNING:
+            return {"RUNNING_MODAL"}
+        if getattr(self, "_timer", None) is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        context.window_manager.eggesture_status.last_report = message
+        if state == backend.DONE:
+            self.report({"INFO"}, message)
+            return {"FINISHED"}
+        self.report({"WARNING"} if state == backend.CANCELLED else {"ERROR"}, message)
+        return {"CANCELLED"}
+
+
+class EGGESTURE_OT_generate(_BackgroundJobOperator, bpy.types.Operator):
+    """Generate co-speech gestures for the audio and write them as a new action"""
+
+    bl_idname = "eggesture.generate"
+    bl_label = "Generate Gestures"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _ACTIVE is None and context.scene is not None
+
+    def _start_session(self, context: bpy.types.Context) -> Session:
+        return start_session(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            action = generate_sync(context)
+        except (EggError, backend.GenerationFailed) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote action '{action.name}'")
+        return {"FINISHED"}
+
+
+class EGGESTURE_OT_transcribe(_BackgroundJobOperator, bpy.types.Operator):
+    """Recognise the words of the audio into a new Text datablock to correct before generating"""
+
+    bl_idname = "eggesture.transcribe"
+    bl_label = "Transcribe"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _ACTIVE is None and context.scene is not None
+
+    def _start_session(self, context: bpy.types.Context) -> Session:
+        return start_transcription(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        session = None
+        try:
+            session = start_transcription(context)
+            session.job.wait()
+            state, message = session.tick(context)
+        except EggError as exc:
+            if session is not None:
+                session.finish(context)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"} if state == backend.DONE else {"ERROR"}, message)
+        return {"FINISHED"} if state == backend.DONE else {"CANCELLED"}
+
+
+class EGGESTURE_OT_cancel(bpy.types.Operator):
+    """Stop the running gesture generation; the scene stays as it was"""
+
+    bl_idname = "eggesture.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _ACTIVE is not None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        _ACTIVE.cancel()
+        return {"FINISHED"}
+
+
+class EGGESTURE_OT_create_armature(bpy.types.Operator):
+    """Add an SMPL-X armature (55 joints + root) that generated gestures can drive directly"""
+
+    bl_idname = "eggesture.create_armature"
+    bl_label = "Create SMPL-X Armature"
+    bl_options = {"REGISTER", "UNDO"}
+
+    with_mesh: BoolProperty(name="Body Mesh", default=True,
+                            description="Add a simple skinned body so the motion is visible")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        collection = context.collection or context.scene.collection
+        prefs = get_preferences(context)
+        model_dir = bpy.path.abspath(prefs.smplx_model_dir) if prefs and prefs.smplx_model_dir else None
+        try:  # the licensed SMPL-X body when a model folder is configured, else the stand-in
+            obj = body_mesh.create_armature(collection, "SMPL-X", with_mesh=self.with_mesh,
+                                            model_dir=model_dir)
+        except EggError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        context.scene.eggesture.armature = obj
+        self.report({"INFO"}, f"Created armature '{obj.name}'")
+        return {"FINISHED"}
+
+
+def setup_report_lines(context: bpy.types.Context) -> list[str]:
+    """What "Check Setup" shows: where the model would run and what is missing there."""
+    prefs = get_preferences(context)
+    lines: list[str] = []
+    try:
+        mode, python = choose_backend(context)
+    except InputError as exc:
+        return [f"Missing: {exc}"]
+    if mode == "thread":
+        info = describe_environment(core)
+        lines.append(f"Runs inside Blender (Python {info['python_version']})")
+    else:
+        try:
+            info = backend.check_interpreter(python)
+        except Exception as exc:  # noqa: BLE001 - any failure is reported to the user
+            return [f"Python '{python}' could not be checked: {exc}"]
+        lines.append(f"Runs in external Python {info['python_version']}: {info['python']}")
+    if "torch_version" in info:
+        lines.append(f"torch {info['torch_version']}, device {info['device']}"
+                     + (f" ({info['cuda_name']})" if info.get("cuda_name") else ", no CUDA GPU"))
+    if info.get("checkpoint"):
+        found = "found" if info.get("checkpoint_exists") else "MISSING"
+        ckpt = prefs.checkpoint_path if prefs and prefs.checkpoint_path else info["checkpoint"]
+        lines.append(f"Model: {ckpt} ({found if not (prefs and prefs.checkpoint_path) else 'custom'})")
+    for item in info.get("missing", []):
+        lines.append(f"Missing: {item}")
+    if info.get("missing"):
+        lines.append(f"Fix: {info['python']} -m pip install torch==2.13.0 scipy soundfile safetensors")
+    return lines
+
+
+class EGGESTURE_OT_check_setup(bpy.types.Operator):
+    """Report the Python, torch version, device and GPU the model will use, or what is missing"""
+
+    bl_idname = "eggesture.check_setup"
+    bl_label = "Check Setup"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        lines = setup_report_lines(context)
+        prefs = get_preferences(context)
+        if prefs is not None:
+            prefs.setup_report = "\n".join(lines)
+        bad = any(line.startswith(("Missing", "Python '")) for line in lines)
+        self.report({"WARNING"} if bad else {"INFO"}, " | ".join(lines))
+        return {"FINISHED"}
+
+
+CLASSES = (EGGESTURE_OT_generate, EGGESTURE_OT_transcribe, EGGESTURE_OT_cancel,
+           EGGESTURE_OT_create_armature, EGGESTURE_OT_check_setup)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    global _ACTIVE
+    if _ACTIVE is not None:
+        _ACTIVE.job.cancel()
+        _ACTIVE = None
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

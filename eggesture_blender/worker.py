@@ -1,0 +1,318 @@
+"""Generation job: audio (+ transcript) -> SMPL-X motion, in a thread or a separate Python.
+
+This file never imports bpy, so it serves two roles:
+
+* **in-process**: the add-on imports :func:`run_job` and runs it on a worker thread when
+  torch imports inside Blender's Python;
+* **external worker**: otherwise the add-on starts ``<python> worker.py --core-path DIR
+  --request REQ.json`` with a Python that has torch. The worker puts DIR (the folder
+  holding the add-on's own egg_core copy) first on ``sys.path``, streams JSON lines
+  on stdout and writes the result (motion npz, or transcript JSON for the "transcribe"
+  task) to the file named in the request::
+
+      {"event": "progress", "fraction": 0.4, "message": "window 2/5"}
+      {"event": "done", "result": "/tmp/.../motion.npz", "task": "generate"}
+      {"event": "error", "message": "...", "user_error": true}
+
+  Closing its stdin cancels it (so it also stops when Blender quits). Exit status:
+  0 done, 2 user error (EggError), 3 cancelled, 1 bug.
+
+``--check`` prints one JSON object describing the interpreter (Python, torch, CUDA,
+missing packages) for the add-on's "Check Setup" button.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+Progress = Callable[[float, str], None]
+CoreImport = Callable[[str], ModuleType]
+
+#: Packages the model path needs besides numpy (checked by "Check Setup").
+REQUIRED_PACKAGES = ("torch", "scipy", "soundfile", "safetensors")
+
+
+class JobCancelled(Exception):
+    """The user cancelled the job."""
+
+
+@dataclass
+class GenerationRequest:
+    """Everything a generation job needs; JSON-serialisable so it can cross a process boundary."""
+
+    audio_path: str
+    fps: float
+    output_path: str = ""
+    transcript_path: str | None = None
+    transcript_text: str | None = None
+    seed: int = 0
+    temperature: float = 1.0
+    device: str = "auto"
+    checkpoint: str | None = None
+    task: str = "generate"  # or "transcribe" (speech -> text, for the Transcribe button)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> GenerationRequest:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class GenerationResult:
+    """SMPL-X motion at the requested fps plus a note on how the words were found."""
+
+    poses: np.ndarray  # (T, 55, 3) axis-angle
+    trans: np.ndarray  # (T, 3) metres, Y-up
+    fps: float
+    words_note: str = ""
+
+    def save(self, path: str | Path) -> None:
+        with open(path, "wb") as fh:
+            np.savez(fh, poses=self.poses, trans=self.trans, fps=np.float64(self.fps),
+                     words_note=np.array(self.words_note))
+
+    @classmethod
+    def load(cls, path: str | Path) -> GenerationResult:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["poses"], data["trans"], float(data["fps"]), str(data["words_note"]))
+
+
+@dataclass
+class TranscriptionResult:
+    """Recognised text of the audio and how it was found (egg_core.words method + message)."""
+
+    text: str
+    method: str
+    message: str
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self)), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TranscriptionResult:
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+RESULT_TYPES = {"generate": GenerationResult, "transcribe": TranscriptionResult}
+
+
+_GENERATORS: dict[tuple[str | None, str], Any] = {}
+_GENERATORS_LOCK = threading.Lock()
+
+
+def _generator(core: CoreImport, checkpoint: str | None, device: str) -> Any:
+    """The GestureGenerator for (checkpoint, device), loaded once per process."""
+    key = (checkpoint or None, device)
+    with _GENERATORS_LOCK:
+        if key not in _GENERATORS:
+            inference = core("inference")
+            _GENERATORS[key] = inference.GestureGenerator.from_checkpoint(checkpoint or None, device=device)
+        return _GENERATORS[key]
+
+
+def _find_words(core: CoreImport, request: GenerationRequest, duration: float,
+                progress: Progress) -> tuple[list | None, str]:
+    """Word timings from the transcript (aligned to the audio when untimed), or None.
+
+    ``egg_core.words.find_words`` does the work (timed transcripts as they are, untimed
+    ones forced-aligned). Without that module, timed transcripts are still used and
+    untimed text is spread over the clip in proportion to word length.
+    """
+    if not request.transcript_path and not request.transcript_text:
+        return None, "audio only"
+    progress(0.05, "Aligning transcript")
+    try:
+        words_module = core("words")
+    except ModuleNotFoundError as exc:  # egg_core.words itself absent (not one of its deps)
+        if not (exc.name or "").endswith("words"):
+            raise
+        words_module = None
+    if words_module is not None:
+        result = words_module.find_words(
+            request.audio_path, request.transcript_path, transcript_text=request.transcript_text,
+            asr_model=False,  # the user gave the words: align them, never swap in a transcription
+            progress=lambda f, m: progress(0.05 + 0.05 * float(f), m))
+        return (result.words or None), f"words: {result.method}"
+    transcripts = core("formats.transcripts")
+    if request.transcript_path:
+        transcript = transcripts.read_transcript(request.transcript_path)
+    else:
+        transcript = transcripts.parse_transcript_text(request.transcript_text, "<Text datablock>")
+    if transcript.timed:
+        return (transcript.words or None), "words: timed transcript"
+    tokens = [w.text for w in transcript.words]
+    return (transcripts.spread_over_span(tokens, 0.0, duration) or None), "words: spread evenly"
+
+
+def run_job(
+    request: GenerationRequest,
+    core: CoreImport,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> GenerationResult:
+    """Generate motion for ``request`` (synchronous). Raises :class:`JobCancelled` on cancel."""
+    progress = progress or (lambda fraction, message: None)
+    cancel = cancel or threading.Event()
+
+    def check() -> None:
+        if cancel.is_set():
+            raise JobCancelled("cancelled")
+
+    progress(0.0, "Loading audio")
+    wave = core("formats.audio").load_audio(request.audio_path, 16000)
+    check()
+    words, note = _find_words(core, request, len(wave) / 16000, progress)
+    check()
+    progress(0.1, "Loading model")
+    generator = _generator(core, request.checkpoint, request.device)
+    check()
+    inference = core("inference")
+
+    def model_progress(fraction: float, message: str) -> None:
+        progress(0.15 + 0.85 * float(fraction), message)
+
+    try:
+        motion = generator.generate(wave, 16000, words=words, fps=request.fps, seed=request.seed,
+                                    temperature=request.temperature, progress=model_progress,
+                                    cancel=cancel)
+    except inference.Cancelled as exc:
+        raise JobCancelled("cancelled") from exc
+    check()
+    progress(1.0, "Done")
+    return GenerationResult(np.asarray(motion.poses, dtype=np.float32),
+                            np.asarray(motion.trans, dtype=np.float32), float(motion.fps), note)
+
+
+def run_transcribe(
+    request: GenerationRequest,
+    core: CoreImport,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> TranscriptionResult:
+    """Transcribe the audio with word timestamps (faster-whisper through egg_core.words)."""
+    progress = progress or (lambda fraction, message: None)
+    progress(0.0, "Transcribing")
+    result = core("words").find_words(request.audio_path, None, progress=progress)
+    if cancel is not None and cancel.is_set():
+        raise JobCancelled("cancelled")
+    text = " ".join(w.text for w in result.words)
+    progress(1.0, "Done")
+    return TranscriptionResult(text, result.method, result.message)
+
+
+def run_task(request: GenerationRequest, core: CoreImport, progress: Progress | None = None,
+             cancel: threading.Event | None = None) -> GenerationResult | TranscriptionResult:
+    """Dispatch on ``request.task``."""
+    if request.task == "transcribe":
+        return run_transcribe(request, core, progress, cancel)
+    if request.task == "generate":
+        return run_job(request, core, progress, cancel)
+    raise ValueError(f"unknown task {request.task!r}")
+
+
+# --------------------------------------------------------------------------- setup check
+
+
+def describe_environment(core: CoreImport | None = None) -> dict[str, Any]:
+    """Python, torch, device and CUDA facts of *this* interpreter, and what is missing."""
+    info: dict[str, Any] = {
+        "python": sys.executable,
+        "python_version": platform.python_version(),
+        "missing": [],
+    }
+    for name in REQUIRED_PACKAGES:
+        try:
+            module = importlib.import_module(name)
+            info[f"{name}_version"] = getattr(module, "__version__", "?")
+        except Exception as exc:  # noqa: BLE001 - any import failure means "missing"
+            info["missing"].append(f"{name} ({type(exc).__name__}: {exc})")
+    if "torch_version" in info:
+        import torch
+
+        info["cuda"] = bool(torch.cuda.is_available())
+        info["device"] = "cuda" if info["cuda"] else "cpu"
+        info["cuda_name"] = torch.cuda.get_device_name(0) if info["cuda"] else None
+    if core is not None:
+        try:
+            info["egg_core"] = str(Path(core("").__file__).parent)
+            info["checkpoint"] = str(core("checkpoint").default_checkpoint_path())
+            info["checkpoint_exists"] = Path(info["checkpoint"]).exists()
+        except Exception as exc:  # noqa: BLE001
+            info["missing"].append(f"egg_core ({type(exc).__name__}: {exc})")
+    return info
+
+
+# --------------------------------------------------------------------------- subprocess entry
+
+
+def _emit(**event: Any) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def _watch_stdin(cancel: threading.Event) -> None:
+    """Cancel when the parent closes our stdin (Cancel button, or Blender quitting)."""
+    try:
+        while sys.stdin.readline():
+            pass
+    except (OSError, ValueError):
+        pass
+    cancel.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="EGGesture generation worker (started by the Blender add-on)")
+    parser.add_argument("--core-path", required=True, help="folder that contains the egg_core package")
+    parser.add_argument("--request", help="JSON file with the GenerationRequest")
+    parser.add_argument("--check", action="store_true", help="print the environment as JSON and exit")
+    args = parser.parse_args(argv)
+
+    # This is a separate process, so editing its sys.path is fine: drop the add-on folder
+    # Python added for the script (its module names, e.g. "build", could shadow packages)
+    # and put the add-on's own egg_core copy first.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != here]
+    sys.path.insert(0, str(Path(args.core_path).resolve()))
+
+    def core(name: str) -> ModuleType:
+        return importlib.import_module(f"egg_core.{name}" if name else "egg_core")
+
+    if args.check:
+        _emit(event="check", **describe_environment(core))
+        return 0
+    if not args.request:
+        parser.error("--request is required unless --check is given")
+    request = GenerationRequest.from_json(Path(args.request).read_text(encoding="utf-8"))
+    cancel = threading.Event()
+    threading.Thread(target=_watch_stdin, args=(cancel,), daemon=True).start()
+    try:
+        result = run_task(request, core, lambda f, m: _emit(event="progress", fraction=f, message=m), cancel)
+        result.save(request.output_path)
+    except JobCancelled:
+        _emit(event="cancelled")
+        return 3
+    except Exception as exc:  # noqa: BLE001 - reported to the add-on, which shows it
+        user = isinstance(exc, core("errors").EggError)
+        _emit(event="error", message=str(exc) if user else f"{type(exc).__name__}: {exc}",
+              user_error=user)
+        return 2 if user else 1
+    _emit(event="done", result=request.output_path, task=request.task)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
