@@ -265,6 +265,7 @@ def test_plain_text(tmp_path: Path) -> None:
 
 def test_split_words_drops_annotations() -> None:
     assert split_words("[laughs] so — yes ♪ {\\an8}(really)") == ["so", "yes", "really"]
+    assert split_words("paid $3, (5%) and €20.") == ["paid", "$3", "5%", "and", "€20"]
 
 
 def test_missing_and_folder(tmp_path: Path) -> None:

@@ -117,10 +117,16 @@ _BRACKETED = re.compile(r"\[[^\]]*\]|\{[^}]*\}|♪")
 
 
 def _strip_edge_punct(token: str) -> str:
+    """Drop punctuation/symbols at both ends, but keep what is read aloud with a number:
+    a currency sign before a digit ("$3") and a per cent sign after one ("5%")."""
     start, end = 0, len(token)
     while start < end and unicodedata.category(token[start])[0] in "PS":
+        if unicodedata.category(token[start]) == "Sc" and start + 1 < end and token[start + 1].isdigit():
+            break
         start += 1
     while end > start and unicodedata.category(token[end - 1])[0] in "PS":
+        if token[end - 1] == "%" and end - 2 >= start and token[end - 2].isdigit():
+            break
         end -= 1
     return token[start:end]
 
