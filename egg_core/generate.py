@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate co-speech gestures (SMPL-X, BEAT2 npz) from speech audio with EGGesture.")
     p.add_argument("--audio", required=True, help="speech recording (wav, flac, ogg, mp3, ...)")
     p.add_argument("--transcript", help="words of the speech: TextGrid, JSON, SRT, VTT or plain text")
+    p.add_argument("--transcribe", action="store_true",
+                   help="without --transcript, find the words with faster-whisper (asr extra; slower)")
     p.add_argument("--out", required=True, help="output motion, BEAT2 .npz")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same motion (default 0)")
@@ -36,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--checkpoint", help="trained model .safetensors (default: the bundled model)")
     p.add_argument("--bvh", help="also write the motion as BVH")
+    p.add_argument("--smplx-dir",
+                   help="folder of licensed SMPL-X model files: the BVH then uses the exact skeleton "
+                        "(default: $EGGESTURE_SMPLX_DIR, else the project's own skeleton)")
     p.add_argument("--preview", help="also render a stick-figure preview (.gif, or .mp4 with audio)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -77,13 +82,16 @@ def _validate(args: argparse.Namespace) -> None:
         others.append(check_preview_target(args.preview, args.overwrite))
     if len({p.resolve() for p in others}) != len(others):
         raise EggError("--out, --bvh and --preview must be different files")
+    if args.smplx_dir is not None and not Path(args.smplx_dir).is_dir():
+        raise EggError(f"--smplx-dir {args.smplx_dir} is not a folder; give the folder that holds "
+                       "SMPLX_NEUTRAL_2020.npz (or SMPLX_NEUTRAL.npz)")
     if args.checkpoint is not None and not Path(args.checkpoint).exists():
         raise EggError(f"checkpoint not found: {args.checkpoint}")
 
 
 def _load_words(args: argparse.Namespace):
-    if args.transcript is None:
-        return None, "no transcript: audio only"
+    if args.transcript is None and not args.transcribe:
+        return None, "no transcript: audio only (pass --transcript FILE or --transcribe to use words)"
     from egg_core.words import find_words
 
     result = find_words(args.audio, args.transcript)
@@ -129,9 +137,11 @@ def run(args: argparse.Namespace) -> None:
     write_beat2_npz(motion, args.out, overwrite=args.overwrite)
     written = [args.out]
     if args.bvh:
+        from egg_core.body_model import skeleton_for_motion
         from egg_core.formats.bvh import motion_to_bvh
 
-        motion_to_bvh(motion, args.bvh, overwrite=args.overwrite)
+        skeleton = skeleton_for_motion(motion, args.smplx_dir)
+        motion_to_bvh(motion, args.bvh, skeleton=skeleton, overwrite=args.overwrite)
         written.append(args.bvh)
     if args.preview:
         from egg_core.preview import render_preview

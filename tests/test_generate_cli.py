@@ -216,3 +216,32 @@ def test_cli_on_real_speech(wav: Path, real_ckpt: Path, tmp_path: Path) -> None:
     with np.load(out) as data:
         assert set(data.files) >= {"poses", "trans", "betas", "expressions", "model", "gender", "mocap_frame_rate"}
         assert data["poses"].shape == (motion.num_frames, 165)
+
+
+def test_bvh_uses_the_exact_skeleton_of_smplx_model_files(tmp_path: Path, tiny_ckpt: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """--smplx-dir: the BVH's offsets are the model's regressed joints, not the built-in skeleton."""
+    from smplx_fixture import write_synthetic_smplx
+
+    from egg_core.body_model import load_body_model
+    from egg_core.formats.bvh import read_bvh
+    from egg_core.skeleton import SMPLX
+
+    models = tmp_path / "models"
+    write_synthetic_smplx(models / "SMPLX_NEUTRAL_2020.npz", smplx_compatible=False, num_vertices=600,
+                          num_faces=1000)
+    wav = _write_speechlike(tmp_path / "s.wav", seconds=1.0)
+    out, bvh = tmp_path / "m.npz", tmp_path / "m.bvh"
+    base = ["--audio", str(wav), "--out", str(out), "--checkpoint", str(tiny_ckpt), "--quiet"]
+
+    code, err = _run(base + ["--bvh", str(bvh), "--smplx-dir", str(tmp_path / "nowhere")], capsys)
+    assert code == 2 and "--smplx-dir" in err and "SMPLX_NEUTRAL" in err
+
+    code, err = _run(base + ["--bvh", str(bvh), "--smplx-dir", str(models)], capsys)
+    assert code == 0, err
+    exact = load_body_model(models).skeleton()
+    read = read_bvh(bvh)
+    by_name = dict(zip(read.skeleton.joint_names, read.skeleton.offsets, strict=True))
+    for j, name in enumerate(SMPLX.joint_names[1:], start=1):
+        np.testing.assert_allclose(by_name[name], exact.offsets[j], atol=1e-5)
+    assert not np.allclose(exact.offsets, SMPLX.offsets, atol=1e-3)
