@@ -79,6 +79,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--start-frame", type=int, help="frame of the first audio sample "
                         "(default: the scene's start frame)")
     parser.add_argument("--checkpoint", type=Path, help="model checkpoint (default: the bundled model)")
+    parser.add_argument("--smplx-dir", type=Path,
+                        help="folder of licensed SMPL-X model files: a created armature gets the real "
+                             "body (default: $EGGESTURE_SMPLX_DIR, else the built-in stand-in)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -119,7 +122,8 @@ def _transcript_for(audio: Path, given: Path | None, single: bool) -> Path | Non
     return None
 
 
-def _target_armature(name: str | None, joints_needed: list[int], translate: bool):
+def _target_armature(name: str | None, joints_needed: list[int], translate: bool,
+                     smplx_dir: Path | None = None):
     armature = _sub("armature")
     if name:
         obj = bpy.data.objects.get(name)
@@ -130,7 +134,8 @@ def _target_armature(name: str | None, joints_needed: list[int], translate: bool
     for obj in bpy.data.objects:
         if obj.type == "ARMATURE" and not armature.map_bones(obj, needed).missing:
             return obj
-    return armature.create_smplx_armature(bpy.context.scene.collection, "SMPL-X", with_mesh=True)
+    return _sub("body_mesh").create_armature(bpy.context.scene.collection, "SMPL-X", with_mesh=True,
+                                             model_dir=str(smplx_dir) if smplx_dir else None)
 
 
 def run(argv: list[str]) -> list[str]:
@@ -154,7 +159,8 @@ def run(argv: list[str]) -> list[str]:
     context = bpy.context
     scene = context.scene
     start = scene.frame_start if args.start_frame is None else args.start_frame
-    target = _target_armature(args.armature, operators._joint_indices(set(parts)), "ROOT" in parts)
+    target = _target_armature(args.armature, operators._joint_indices(set(parts)), "ROOT" in parts,
+                              args.smplx_dir)
     written = []
     for audio in files:
         transcript = _transcript_for(audio, args.transcript, len(files) == 1)

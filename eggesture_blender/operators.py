@@ -479,10 +479,9 @@ class EGGESTURE_OT_create_armature(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         collection = context.collection or context.scene.collection
         prefs = get_preferences(context)
-        model_dir = bpy.path.abspath(prefs.smplx_model_dir) if prefs and prefs.smplx_model_dir else None
+        options = prefs.body_model_options() if prefs is not None else {}
         try:  # the licensed SMPL-X body when a model folder is configured, else the stand-in
-            obj = body_mesh.create_armature(collection, "SMPL-X", with_mesh=self.with_mesh,
-                                            model_dir=model_dir)
+            obj = body_mesh.create_armature(collection, "SMPL-X", with_mesh=self.with_mesh, **options)
         except EggError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -515,6 +514,8 @@ def setup_report_lines(context: bpy.types.Context) -> list[str]:
         found = "found" if info.get("checkpoint_exists") else "MISSING"
         ckpt = prefs.checkpoint_path if prefs and prefs.checkpoint_path else info["checkpoint"]
         lines.append(f"Model: {ckpt} ({found if not (prefs and prefs.checkpoint_path) else 'custom'})")
+    options = prefs.body_model_options() if prefs is not None else {}
+    lines.append(body_mesh.describe_body_model(options.get("model_dir"), options.get("gender", "neutral")))
     for item in info.get("missing", []):
         lines.append(f"Missing: {item}")
     if info.get("missing"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import EnumProperty, IntProperty, StringProperty
 
 ADDON_ID = __package__
 
@@ -38,7 +38,26 @@ class EGGESTURE_AP_preferences(bpy.types.AddonPreferences):
         description="Folder with the licensed SMPL-X model files; 'Create SMPL-X Armature' then "
                     "builds the real body (empty: $EGGESTURE_SMPLX_DIR, else a simple stand-in body)",
     )
+    smplx_gender: EnumProperty(
+        name="Gender",
+        items=[("NEUTRAL", "Neutral", "SMPLX_NEUTRAL model file"),
+               ("MALE", "Male", "SMPLX_MALE model file"),
+               ("FEMALE", "Female", "SMPLX_FEMALE model file")],
+        default="NEUTRAL",
+        description="Which SMPL-X model file 'Create SMPL-X Armature' uses",
+    )
+    smplx_num_betas: IntProperty(
+        name="Shape Coefficients",
+        min=0, max=300, default=0,
+        description="Number of shape coefficients (betas) to use; 0: all the model file has",
+    )
     setup_report: StringProperty(name="Setup Report", default="")
+
+    def body_model_options(self) -> dict:
+        """Keyword arguments for ``body_mesh.create_armature`` from these preferences."""
+        folder = bpy.path.abspath(self.smplx_model_dir) if self.smplx_model_dir else None
+        return {"model_dir": folder, "gender": self.smplx_gender.lower(),
+                "num_betas": self.smplx_num_betas or None}
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -47,6 +66,9 @@ class EGGESTURE_AP_preferences(bpy.types.AddonPreferences):
         layout.prop(self, "python_path")
         layout.prop(self, "checkpoint_path")
         layout.prop(self, "smplx_model_dir")
+        col = layout.column()
+        col.prop(self, "smplx_gender")
+        col.prop(self, "smplx_num_betas")
         row = layout.row()
         row.operator("eggesture.check_setup", icon="CHECKMARK")
         if self.setup_report:

@@ -184,3 +184,23 @@ def test_batch_folder_gives_one_action_per_audio_file(tmp_path, tiny_checkpoint)
     assert [t.strips[0].action.name for t in obj.animation_data.nla_tracks] == ["talkshow_1st-page take 1"]
     with pytest.raises(batch._sub("operators").InputError, match="No audio files"):
         batch.run(["--audio", str(tmp_path)])
+
+
+def test_batch_with_an_smplx_folder_without_model_files_fails_clearly(tmp_path, tiny_checkpoint):
+    """--smplx-dir pointing at a folder with no SMPL-X file: a message naming the expected files."""
+    import bpy
+
+    from eggesture_blender import batch
+
+    wav = tmp_path / "tone.wav"
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(wav, (0.1 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 220)).astype(np.float32), 16000)
+    empty = tmp_path / "models"
+    empty.mkdir()
+    bpy.ops.wm.read_homefile(use_empty=True)
+    errors = batch._sub("_core").core("errors")
+    with pytest.raises(errors.EggError, match="SMPLX_NEUTRAL"):
+        batch.run(["--audio", str(wav), "--checkpoint", str(tiny_checkpoint), "--smplx-dir", str(empty)])
+    assert not [o for o in bpy.data.objects if o.type == "ARMATURE"]
