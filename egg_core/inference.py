@@ -4,8 +4,9 @@ Chained windows (paper §4.3): the clip is cut into windows of ``window_frames``
 (20 s at 15 fps by default) that overlap by ``seed_tokens * downsample`` frames. Window ``k``
 is seeded with the last ``seed_tokens`` indices window ``k-1`` produced; those tokens cover
 exactly the overlap, so the classifier continues the previous window instead of starting
-afresh. Each window is decoded on its own (memory stays flat in the audio length: only the
-per-frame features and the output, a few MB for an hour, grow with it) and the overlap is
+afresh. Each window is decoded on its own, a few windows per batch (``BATCH_WINDOWS``), so
+memory stays flat in the audio length: only the per-frame features and the output, a few MB
+for an hour, grow with it. The overlap is
 cross-faded linearly in rot6d. Since both windows hold the same tokens there, the cross-fade
 only hides the decoder's edge effects, so no seam is visible.
 
@@ -33,6 +34,7 @@ from egg_core.model.audio import (
     compute_pretrained_audio_features,
     silence_audio_features,
 )
+from egg_core.model.classifier import sample_indices
 from egg_core.model.representation import features_to_poses
 from egg_core.model.text import compute_text_features
 
@@ -42,6 +44,12 @@ if TYPE_CHECKING:
     from egg_core.motion import Motion
 
 ProgressFn = Callable[[float, str], None]
+
+#: Windows whose speech conditioning / VQ decoding run as one batch. Only the index classifier
+#: is sequential (each window is seeded by the previous one's indices); the audio/text encoders
+#: and the decoder are not, and batching them saves ~20% (1 thread) to ~40% (2 threads) of
+#: their time on CPU. Small enough that memory stays flat in the audio length.
+BATCH_WINDOWS = 8
 
 
 class Cancelled(EggError):
@@ -178,30 +186,51 @@ class GestureGenerator:
         ramp = ((np.arange(overlap) + 0.5) / max(overlap, 1)).astype(np.float32)[:, None]
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(seed))
+        mel = cfg.audio_features == "mel"
         prev: torch.Tensor | None = None
-        for k, start in enumerate(starts):
+        cond: torch.Tensor | None = None
+        pending: list[tuple[int, torch.Tensor]] = []  # (window number, indices) not yet decoded
+        for k in range(len(starts)):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("generation cancelled")
             report(0.05 + 0.9 * k / len(starts), f"window {k + 1}/{len(starts)}")
-            a, t = _window(audio, text, start, win, cfg.audio_features == "mel")
             with torch.inference_mode():
-                a_t = torch.from_numpy(a)[None].to(self.device)
-                t_t = torch.from_numpy(t)[None].to(self.device)
+                if k % BATCH_WINDOWS == 0:  # speech conditioning of the next batch of windows
+                    batch = [_window(audio, text, b, win, mel) for b in starts[k:k + BATCH_WINDOWS]]
+                    a_t = torch.from_numpy(np.stack([a for a, _ in batch])).to(self.device)
+                    t_t = torch.from_numpy(np.stack([t for _, t in batch])).to(self.device)
+                    cond = model.condition(a_t, t_t)
+                j = k % BATCH_WINDOWS
                 seed_idx = prev[:, -s:] if (prev is not None and s > 0) else None
-                idx = model.generate_indices(a_t, t_t, seed_idx, temperature, top_k, gen)
-                y = model.decode_indices(idx)[0].float().cpu().numpy()
+                # what model.generate_indices does, on the precomputed conditioning
+                logits = model.classifier(cond[j:j + 1], seed_idx)
+                idx = sample_indices(logits, temperature, top_k, gen)
+                if seed_idx is not None:
+                    idx[:, :s] = seed_idx
             prev = idx
-            end = min(n, start + win)
-            if k == 0 or overlap == 0:
-                out[start:end] = y[: end - start]
-            else:
-                o_end = min(end, start + overlap)
-                m = o_end - start
-                out[start:o_end] = out[start:o_end] * (1.0 - ramp[:m]) + y[:m] * ramp[:m]
-                out[o_end:end] = y[m: end - start]
+            pending.append((k, idx))
+            if len(pending) == BATCH_WINDOWS or k == len(starts) - 1:
+                with torch.inference_mode():
+                    ys = model.decode_indices(torch.cat([i for _, i in pending])).float().cpu().numpy()
+                for (kk, _), y in zip(pending, ys, strict=True):
+                    _blend_window(out, y, starts[kk], kk == 0, overlap, ramp)
+                pending = []
         if cancel is not None and cancel.is_set():
             raise Cancelled("generation cancelled")
         return out
+
+
+def _blend_window(out: np.ndarray, y: np.ndarray, start: int, first: bool, overlap: int,
+                  ramp: np.ndarray) -> None:
+    """Write window ``y`` at ``start`` into ``out``, cross-fading the overlap with the previous one."""
+    end = min(len(out), start + len(y))
+    if first or overlap == 0:
+        out[start:end] = y[: end - start]
+        return
+    o_end = min(end, start + overlap)
+    m = o_end - start
+    out[start:o_end] = out[start:o_end] * (1.0 - ramp[:m]) + y[:m] * ramp[:m]
+    out[o_end:end] = y[m: end - start]
 
 
 def _window(audio: np.ndarray, text: np.ndarray, start: int, win: int,

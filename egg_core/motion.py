@@ -196,6 +196,35 @@ def _source_positions(
     return pos, left, weight
 
 
+def _resample_poses(poses: np.ndarray, pos: np.ndarray, left: np.ndarray, right: np.ndarray,
+                    weight: np.ndarray) -> np.ndarray:
+    """Axis-angle poses at fractional source positions ``pos``: ``(num_out, J, 3)`` float32.
+
+    Output frames that coincide with a source frame copy its axis-angle exactly (no
+    quaternion round trip). Only the others are interpolated, in one batched slerp: the
+    source frames they touch are converted to quaternions once (each is shared by up to
+    two neighbours, and by many outputs when upsampling), then gathered by index. So
+    30 -> 15 does no trigonometry at all and 15 -> 30 slerps half of the frames.
+    """
+    exact = pos == np.floor(pos)
+    out = np.empty((len(pos),) + poses.shape[1:], np.float32)
+    if np.any(exact):
+        out[exact] = poses[pos[exact].astype(np.int64)]
+    between = np.flatnonzero(~exact)
+    if between.size:
+        # Source frames used by the interpolated outputs, converted once.
+        i0, i1 = left[between], right[between]
+        used = np.zeros(len(poses), bool)
+        used[i0] = True
+        used[i1] = True
+        slot = np.cumsum(used) - 1  # row of each used source frame in `quats`
+        quats = axis_angle_to_quat(poses[used].astype(np.float64))  # (U, J, 4)
+        i0, i1 = slot[i0], slot[i1]
+        blended = quat_slerp(quats[i0], quats[i1], weight[between, None])
+        out[between] = quat_to_axis_angle(blended)
+    return out
+
+
 def resample_motion(motion: Motion, fps: float) -> Motion:
     """Resample ``motion`` to ``fps`` frames per second by time.
 
@@ -217,21 +246,13 @@ def resample_motion(motion: Motion, fps: float) -> Motion:
     num_out = resample_count(num_in, motion.fps, target)
     pos, left, weight = _source_positions(num_out, motion.fps, target, num_in)
     right = np.minimum(left + 1, num_in - 1)
-    exact = pos == np.floor(pos)
-
-    poses64 = motion.poses.astype(np.float64)
-    quats = axis_angle_to_quat(poses64)  # (T, 55, 4)
-    blended = quat_slerp(quats[left], quats[right], weight[:, None])
-    poses = quat_to_axis_angle(blended)
-    # Frames that coincide with a source frame keep its exact axis-angle (no round trip).
-    poses[exact] = poses64[pos[exact].astype(np.int64)]
 
     w = weight[:, None]
     trans = (1.0 - w) * motion.trans[left].astype(np.float64) + w * motion.trans[right]
     expressions = (1.0 - w) * motion.expressions[left].astype(np.float64) + w * motion.expressions[right]
 
     return Motion(
-        poses=poses.astype(np.float32),
+        poses=_resample_poses(motion.poses, pos, left, right, weight),
         trans=trans.astype(np.float32),
         fps=target,
         betas=motion.betas.copy(),

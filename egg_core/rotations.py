@@ -25,6 +25,14 @@ Why the code looks the way it does:
 * torch is never imported here: a tensor can only be passed in once torch is already
   loaded, so ``sys.modules`` tells us whether to look for one. This keeps the module
   usable inside Blender, where torch may be missing.
+* Speed (numpy): these functions run on every frame of every joint (resampling, BVH
+  reading, decoding model output), so the numpy path avoids the slow spots of small
+  trailing axes: sums over the last axis go through ``einsum`` (``x.sum(-1)`` over 3-4
+  elements is ~5x slower), matrices are assembled into one preallocated array instead of
+  stacks of stacks, Euler products are expanded symbolically (no batched 3x3 ``matmul``)
+  and Shepperd's pivot row is gathered with ``np.choose``. torch tensors still go through
+  stacks and masks (differentiable, any device); both backends compute the same formulas,
+  so results agree to rounding.
 """
 
 from __future__ import annotations
@@ -137,19 +145,43 @@ def _atan2(y: Array, x: Array) -> Array:
     return _torch_module().atan2(y, x) if _is_torch(y) else np.arctan2(y, x)
 
 
-def _sum_last(x: Array, keepdims: bool = False) -> Array:
-    return x.sum(axis=-1, keepdims=keepdims)
+def _dot_last(a: Array, b: Array, keepdims: bool = False) -> Array:
+    """``sum(a * b)`` over the last axis (numpy: one ``einsum`` pass, no product temporary)."""
+    if _is_torch(a):
+        return (a * b).sum(dim=-1, keepdim=keepdims)
+    out = np.einsum("...i,...i->...", a, b)
+    return out[..., None] if keepdims else out
 
 
 def _norm_last(x: Array, keepdims: bool = False) -> Array:
-    return _sqrt(_sum_last(x * x, keepdims=keepdims))
+    return _sqrt(_dot_last(x, x, keepdims=keepdims))
 
 
 def _normalize(x: Array, eps: float = 1e-12) -> Array:
     """Unit vectors along the last axis; a zero vector stays zero instead of becoming NaN."""
-    sq = _sum_last(x * x, keepdims=True)
-    safe = _where(sq > eps * eps, sq, _like(1.0, x))
-    return _where(sq > eps * eps, x / _sqrt(safe), x * 0)
+    sq = _dot_last(x, x, keepdims=True)
+    ok = sq > eps * eps
+    if not _is_torch(x) and bool(np.all(ok)):
+        return x / np.sqrt(sq)  # the common case: skip both full-size where()s
+    safe = _where(ok, sq, _like(1.0, x))
+    return _where(ok, x / _sqrt(safe), x * 0)
+
+
+def _matrix3(rows: list[list[Any]]) -> Array:
+    """A ``(..., 3, 3)`` matrix from 3 x 3 entries.
+
+    torch: every entry is a tensor of one shape; they are stacked so autograd sees them.
+    numpy: entries are arrays (broadcast together) or Python floats, written into one
+    preallocated array (``np.stack`` of stacks copies every value twice).
+    """
+    if _is_torch(rows[0][0]):
+        return _stack([_stack(r, axis=-1) for r in rows], axis=-2)
+    arrays = [np.asarray(e) for r in rows for e in r if type(e) is not float]  # np.float64 is a float
+    out = np.empty(np.broadcast_shapes(*(a.shape for a in arrays)) + (3, 3), np.result_type(*arrays))
+    for i, r in enumerate(rows):
+        for j, e in enumerate(r):
+            out[..., i, j] = e
+    return out
 
 
 def _cross(a: Array, b: Array) -> Array:
@@ -197,7 +229,7 @@ def axis_angle_to_matrix(aa: Array) -> Array:
         [b * xy + a * z, 1.0 - b * (xx + zz), b * yz - a * x],
         [b * xz - a * y, b * yz + a * x, 1.0 - b * (xx + yy)],
     ]
-    return _stack([_stack(r, axis=-1) for r in rows], axis=-2)
+    return _matrix3(rows)
 
 
 @_keeps_dtype
@@ -226,7 +258,7 @@ def rot6d_to_matrix(d6: Array) -> Array:
     _check_last(d6, (6,), "6D rotation")
     b1 = _normalize(d6[..., 0:3])
     a2 = d6[..., 3:6]
-    b2 = _normalize(a2 - _sum_last(b1 * a2, keepdims=True) * b1)
+    b2 = _normalize(a2 - _dot_last(b1, a2, keepdims=True) * b1)
     b3 = _cross(b1, b2)
     return _stack([b1, b2, b3], axis=-1)
 
@@ -253,7 +285,7 @@ def axis_angle_to_quat(aa: Array) -> Array:
     """Unit quaternion ``(cos(t/2), sin(t/2) * axis)``; returned with ``w >= 0`` for angles <= pi."""
     aa = _as_float(aa)
     _check_last(aa, (3,), "axis-angle")
-    theta2 = _sum_last(aa * aa)
+    theta2 = _dot_last(aa, aa)
     small = theta2 < _TAYLOR_EPS2
     t = _sqrt(_where(small, _like(1.0, theta2), theta2))
     k_big = _sin(0.5 * t) / t
@@ -272,7 +304,7 @@ def quat_to_axis_angle(q: Array) -> Array:
     sign = _where(q[..., 0:1] < 0, _like(-1.0, q), _like(1.0, q))
     q = q * sign
     w, v = q[..., 0], q[..., 1:]
-    s2 = _sum_last(v * v)
+    s2 = _dot_last(v, v)
     small = s2 < _TAYLOR_EPS2
     s = _sqrt(_where(small, _like(1.0, s2), s2))
     k_big = 2.0 * _atan2(s, w) / s
@@ -297,7 +329,7 @@ def quat_to_matrix(q: Array) -> Array:
         [2.0 * (xy + wz), 1.0 - 2.0 * (xx + zz), 2.0 * (yz - wx)],
         [2.0 * (xz - wy), 2.0 * (yz + wx), 1.0 - 2.0 * (xx + yy)],
     ]
-    return _stack([_stack(r, axis=-1) for r in rows], axis=-2)
+    return _matrix3(rows)
 
 
 @_keeps_dtype
@@ -313,6 +345,8 @@ def matrix_to_quat(R: Array) -> Array:
     r00, r01, r02 = R[..., 0, 0], R[..., 0, 1], R[..., 0, 2]
     r10, r11, r12 = R[..., 1, 0], R[..., 1, 1], R[..., 1, 2]
     r20, r21, r22 = R[..., 2, 0], R[..., 2, 1], R[..., 2, 2]
+    if not _is_torch(R):
+        return _matrix_to_quat_numpy(r00, r01, r02, r10, r11, r12, r20, r21, r22)
     cands = _stack(
         [
             _stack([1.0 + r00 + r11 + r22, r21 - r12, r02 - r20, r10 - r01], axis=-1),
@@ -331,6 +365,30 @@ def matrix_to_quat(R: Array) -> Array:
     chosen = (_like(onehot, R)[..., :, None] * cands).sum(axis=-2)
     q = _normalize(chosen)
     return q * _where(q[..., 0:1] < 0, _like(-1.0, q), _like(1.0, q))
+
+
+def _matrix_to_quat_numpy(r00: np.ndarray, r01: np.ndarray, r02: np.ndarray,
+                          r10: np.ndarray, r11: np.ndarray, r12: np.ndarray,
+                          r20: np.ndarray, r21: np.ndarray, r22: np.ndarray) -> np.ndarray:
+    """:func:`matrix_to_quat` for numpy, the same numbers without the ``(..., 4, 4)`` candidates.
+
+    Only the ten distinct candidate entries are computed; each component of the chosen row
+    is picked with ``np.choose`` (the torch path multiplies by a one-hot mask and sums).
+    """
+    p0 = 1.0 + r00 + r11 + r22
+    p1 = 1.0 + r00 - r11 - r22
+    p2 = 1.0 - r00 + r11 - r22
+    p3 = 1.0 - r00 - r11 + r22
+    a, b, c = r21 - r12, r02 - r20, r10 - r01
+    d, e, f = r01 + r10, r02 + r20, r12 + r21
+    best = np.stack([p0, p1, p2, p3], axis=-1).argmax(-1)
+    chosen = np.empty(best.shape + (4,), np.result_type(p0, a))
+    chosen[..., 0] = np.choose(best, [p0, a, b, c])
+    chosen[..., 1] = np.choose(best, [a, p1, d, e])
+    chosen[..., 2] = np.choose(best, [b, d, p2, f])
+    chosen[..., 3] = np.choose(best, [c, e, f, p3])
+    q = _normalize(chosen)
+    return q * np.where(q[..., 0:1] < 0, -1.0, 1.0).astype(q.dtype)
 
 
 @_keeps_dtype
@@ -382,7 +440,7 @@ def quat_make_continuous(q: Array, axis: int = 0) -> Array:
         qm = q.movedim(ax, 0)
     else:
         qm = np.moveaxis(q, ax, 0)
-    dots = _sum_last(qm[1:] * qm[:-1])
+    dots = _dot_last(qm[1:], qm[:-1])
     flips = _where(dots < 0, _like(-1.0, dots), _like(1.0, dots))
     first = flips[:1] * 0 + 1
     flips = _cat([first, flips], axis=0)
@@ -407,7 +465,7 @@ def quat_slerp(q0: Array, q1: Array, t: Array | float) -> Array:
     _check_last(q0, (4,), "quaternion")
     _check_last(q1, (4,), "quaternion")
     t = _like(t, q0)[..., None]
-    dot = _sum_last(q0 * q1, keepdims=True)
+    dot = _dot_last(q0, q1, keepdims=True)
     q1 = q1 * _where(dot < 0, _like(-1.0, dot), _like(1.0, dot))
     half = _atan2(_norm_last(q1 - q0, keepdims=True), _norm_last(q1 + q0, keepdims=True))
     omega = 2.0 * half  # angle between q0 and q1 on the 4D sphere, in [0, pi/2]
@@ -437,16 +495,40 @@ def _parse_order(order: str) -> tuple[int, int, int]:
     return i, j, k
 
 
-def _axis_matrix(axis: int, angle: Array) -> Array:
+def _axis_entries(axis: int, angle: Array) -> list[list[Any]]:
+    """Entries of the rotation about one axis; the structural 0s and 1s are Python floats."""
     c, s = _cos(angle), _sin(angle)
-    one, zero = c * 0 + 1, c * 0
     if axis == 0:
-        rows = [[one, zero, zero], [zero, c, -s], [zero, s, c]]
-    elif axis == 1:
-        rows = [[c, zero, s], [zero, one, zero], [-s, zero, c]]
-    else:
-        rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
-    return _stack([_stack(r, axis=-1) for r in rows], axis=-2)
+        return [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]]
+    if axis == 1:
+        return [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]
+    return [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]
+
+
+def _is_const(e: Any, value: float) -> bool:
+    return type(e) is float and e == value  # np.float64 subclasses float: test the exact type
+
+
+def _entries_product(a: list[list[Any]], b: list[list[Any]]) -> list[list[Any]]:
+    """``a @ b`` on 3 x 3 entry lists, skipping the terms with a structural 0 or 1.
+
+    Summation runs over ``k = 0, 1, 2`` like a matrix product; dropped terms are exact
+    zeros and skipped factors exact ones, so the values are those of ``a @ b``.
+    """
+    out = []
+    for i in range(3):
+        row = []
+        for j in range(3):
+            acc = None
+            for k in range(3):
+                x, y = a[i][k], b[k][j]
+                if _is_const(x, 0.0) or _is_const(y, 0.0):
+                    continue
+                term = y if _is_const(x, 1.0) else x if _is_const(y, 1.0) else x * y
+                acc = term if acc is None else acc + term
+            row.append(0.0 if acc is None else acc)
+        out.append(row)
+    return out
 
 
 @_keeps_dtype
@@ -461,10 +543,17 @@ def euler_to_matrix(angles: Array, order: str = "ZXY", degrees: bool = False) ->
     axes = _parse_order(order)
     if degrees:
         angles = angles * (math.pi / 180.0)
-    m0 = _axis_matrix(axes[0], angles[..., 0])
-    m1 = _axis_matrix(axes[1], angles[..., 1])
-    m2 = _axis_matrix(axes[2], angles[..., 2])
-    return m0 @ m1 @ m2
+    m0 = _axis_entries(axes[0], angles[..., 0])
+    m1 = _axis_entries(axes[1], angles[..., 1])
+    m2 = _axis_entries(axes[2], angles[..., 2])
+    # Expanded product, skipping the structural zeros: ~1.7x faster in numpy than building
+    # three matrices and two batched 3 x 3 matmuls (three distinct axes leave no constant
+    # entry in the result; torch gets tensors everywhere just in case).
+    rows = _entries_product(_entries_product(m0, m1), m2)
+    if _is_torch(angles):
+        zero = angles[..., 0] * 0
+        rows = [[zero + e if type(e) is float else e for e in r] for r in rows]
+    return _matrix3(rows)
 
 
 @_keeps_dtype

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from egg_core.errors import AudioError
 
@@ -130,6 +129,10 @@ def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32)
     if orig_rate == target_rate or wave.size == 0:
         return wave
+    # Imported here, not at module top: scipy.signal pulls in scipy.stats/interpolate and
+    # costs ~1-2 s of start-up, which 16 kHz input (the common case) never needs.
+    from scipy.signal import resample_poly
+
     ratio = Fraction(int(target_rate), int(orig_rate))
     out = resample_poly(wave, ratio.numerator, ratio.denominator)
     return np.asarray(out, dtype=np.float32)
