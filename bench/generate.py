@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# Same as the CLI (egg_core.generate): no spin-waiting OpenMP threads on a shared CPU.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
 SR = 16000

@@ -117,6 +117,9 @@ class Job:
             self._proc = subprocess.Popen(
                 [self.python, str(WORKER_SCRIPT), "--core-path", str(core_root()), "--request", str(req)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                # Blender keeps the CPU busy while the worker runs: spin-waiting OpenMP threads
+                # would slow torch many times over (see egg_core.generate).
+                env={**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")},
             )
             self._thread = threading.Thread(target=self._read_process, name="eggesture-reader", daemon=True)
         self._thread.start()
