@@ -18,13 +18,12 @@ a half-written checkpoint under the final name. Existing files are never overwri
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from egg_core.atomic import atomic_path
 from egg_core.errors import CheckpointError, DeviceError
 
 FORMAT_NAME = "eggesture-checkpoint"
@@ -63,15 +62,8 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def _atomic_write(target: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; checkpoints are meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:
+        write(str(tmp))
 
 
 def _jsonable(obj: Any) -> Any:

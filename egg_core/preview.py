@@ -9,15 +9,14 @@ blue, right side in red, centre in grey; the head is a circle. GIFs are rendered
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
 
 if TYPE_CHECKING:
@@ -100,18 +99,11 @@ def render_preview(motion: Motion, path: str | Path, audio_path: str | Path | No
                    overwrite: bool = False, size: tuple[int, int] = (360, 480)) -> Path:
     """Render ``motion`` to ``path`` (.gif or .mp4; MP4 gets ``audio_path`` muxed in when given)."""
     target = check_preview_target(path, overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=target.suffix) as tmp:
         if target.suffix.lower() == ".gif":
-            _write_gif(motion, Path(tmp), size)
+            _write_gif(motion, tmp, size)
         else:
-            _write_mp4(motion, Path(tmp), audio_path, size)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            _write_mp4(motion, tmp, audio_path, size)
     return target
 
 

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
 from egg_core.motion import Motion
 
@@ -606,9 +607,8 @@ def prepare_clips(
                 report.skip(src.name, str(exc))
                 continue
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
+            with atomic_path(path, suffix=".npz") as tmp:
+                np.savez(tmp, **arrays)
         report.used.append(src.name)
         clips.append(
             PreparedClip(

@@ -19,7 +19,6 @@ feature vectors.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from egg_core.atomic import atomic_path
 from egg_core.errors import CheckpointError, EggError
 
 NOT_COMPARABLE = (
@@ -119,9 +119,8 @@ def save_evaluator(model: MotionAutoencoder, path: str | Path, info: dict | None
     meta = {"format": FORMAT, "config": json.dumps(asdict(model.config)),
             "info": json.dumps(info or {}), "note": NOT_COMPARABLE}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 

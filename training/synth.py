@@ -64,7 +64,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -76,6 +75,7 @@ from pathlib import Path
 
 import numpy as np
 
+from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
 from egg_core.rotations import (
     axis_angle_to_matrix,
@@ -1250,9 +1250,8 @@ def write_clip(out: Path, index: int, settings: SynthSettings, duration: float,
               "labels": [{"class": g.name, "start": round(g.label[0], 3), "end": round(g.label[1], 3)}
                          for g in gestures]}
     (out / f"{stem}.labels.json").write_text(json.dumps(labels, indent=1), encoding="utf-8")
-    tmp = out / f".{stem}.tmp.wav"
-    sf.write(str(tmp), wave, SAMPLE_RATE, subtype="PCM_16")
-    os.replace(tmp, out / f"{stem}.wav")
+    with atomic_path(out / f"{stem}.wav", suffix=".wav") as tmp:
+        sf.write(str(tmp), wave, SAMPLE_RATE, subtype="PCM_16")
     return summary
 
 

@@ -35,8 +35,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from egg_core.atomic import atomic_write, check_target
 from egg_core.errors import MotionFormatError
-from egg_core.formats._atomic import atomic_write, check_target
 from egg_core.motion import NUM_BETAS, NUM_EXPRESSIONS, NUM_JOINTS, Motion
 
 __all__ = ["BEAT2_KEYS", "read_beat2_npz", "write_beat2_npz"]

@@ -38,8 +38,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from egg_core.atomic import atomic_write, check_target
 from egg_core.errors import MotionFormatError
-from egg_core.formats._atomic import atomic_write, check_target
 from egg_core.motion import Motion
 from egg_core.rotations import (
     axis_angle_to_matrix,

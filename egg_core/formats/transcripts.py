@@ -35,17 +35,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from egg_core.atomic import OutputExistsError, atomic_path
 from egg_core.errors import TranscriptError
-from egg_core.formats._atomic import OutputExistsError
 
 #: Interval labels that mean "no word here" in TextGrids written by common aligners.
 SILENCE_MARKS: frozenset[str] = frozenset({"", "sil", "sp", "spn", "<sil>", "<sp>", "<p:>", "<eps>", "#"})
@@ -560,15 +558,8 @@ def _write_atomic(path: Path, content: str, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; choose another name or allow overwriting (overwrite=True / --overwrite).")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(content, encoding="utf-8", newline="\n")
 
 
 def _tg_str(s: str) -> str:
