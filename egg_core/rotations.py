@@ -177,6 +177,8 @@ def _matrix3(rows: list[list[Any]]) -> Array:
     if _is_torch(rows[0][0]):
         return _stack([_stack(r, axis=-1) for r in rows], axis=-2)
     arrays = [np.asarray(e) for r in rows for e in r if type(e) is not float]  # np.float64 is a float
+    if not arrays:  # every entry a plain Python float
+        return np.array(rows, dtype=np.float64)
     out = np.empty(np.broadcast_shapes(*(a.shape for a in arrays)) + (3, 3), np.result_type(*arrays))
     for i, r in enumerate(rows):
         for j, e in enumerate(r):

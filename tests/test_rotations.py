@@ -416,3 +416,11 @@ def test_torch_device_is_kept() -> None:
             R.matrix_to_euler(mats, "ZYX"), R.euler_to_matrix(aa, "XYZ"), R.quat_slerp(q, q, 0.5),
             R.quat_make_continuous(q), R.quat_multiply(q, R.quat_conjugate(q)), R.quat_to_axis_angle(q)]
     assert all(o.device.type == "meta" for o in outs)
+
+
+def test_matrix_builder_accepts_plain_python_floats() -> None:
+    """A matrix whose entries are all Python floats (constant rotations) builds as float64."""
+    from egg_core.rotations import _matrix3
+
+    m = _matrix3([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert m.dtype == np.float64 and np.array_equal(m, np.eye(3))
