@@ -24,6 +24,13 @@ Metrics (``training.metrics`` has the exact definitions):
 * ``class_recall`` per labelled gesture class (new-speaker folders with
   ``<stem>.labels.json``), plus ``recall_rare`` (classes under 2 % of labelled tokens) and
   ``recall_frequent`` (the others), each a mean over classes.
+
+``--speech DIR`` (added for the bundled model's card) also scores speech that has no motion
+at all (e.g. ``../shared/data/real/speech/``): every audio file in DIR is turned into motion
+(audio only, no words) and the generated motion's ``bc`` and ``l1div`` are reported under
+``speech``; BC's normaliser is resolved as above, except that there is no real motion to
+fall back on, so one of ``--mean-vel`` / ``mean_vel.npy`` beside the checkpoint is required.
+With ``--speech``, ``--data`` may be left out.
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
     from egg_core.checkpoint import load_checkpoint
     from egg_core.inference import GestureGenerator
     from egg_core.model.representation import joint_indices
-    from training.data import DataSettings, discover_clips, prepare_clips
+    from training.data import DataSettings, discover_clips, prepare_clips, unify_class_names
     from training.metrics import joint_positions, mean_joint_speed
 
     model, meta = load_checkpoint(checkpoint, device)
@@ -156,6 +163,9 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
         sources = sources[:max_clips]
     settings = DataSettings(fps=cfg.fps, joint_set=cfg.joint_set, text_encoder=gen.text_encoder)
     prepared = prepare_clips(sources, settings, report, cache_dir, progress=False)
+    # one shared class list: each clip's labels file names only its own classes, so the raw
+    # ids of different clips do not agree (token_metrics pools them)
+    unify_class_names(prepared)
     usable = {c.name for c in prepared}
     sources = [s for s in sources if s.name in usable]
     if not sources:
@@ -174,16 +184,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
         trans.append(motion.trans[:n])
         waves.append(wave[: int(round(n / 30.0 * 16000))])
 
-    beside = Path(checkpoint).parent / "mean_vel.npy"
-    if mean_vel is None and beside.is_file():
-        mean_vel = beside
-    if mean_vel is not None:
-        try:
-            mv = np.load(mean_vel).astype(np.float64).reshape(-1)
-        except (OSError, ValueError) as exc:
-            raise EggError(f"cannot read the mean-velocity file {mean_vel}: {exc}") from exc
-        mv_source = str(mean_vel)
-    else:
+    mv, mv_source = resolve_mean_vel(checkpoint, mean_vel)
+    if mv is None:
         mv = mean_joint_speed([joint_positions(p, t) for p, t in zip(real, trans, strict=True)])
         mv_source = "computed from the real motion of the evaluated clips (pass --mean-vel to fix it)"
     if save_mean_vel is not None:
@@ -213,6 +215,59 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
         results["fgd_note"] = "no --evaluator given: FGD not computed (train one with training.train_evaluator)"
     results["metrics"].update(token_metrics(model, prepared, dev))
     return results
+
+
+def resolve_mean_vel(checkpoint: str | Path, mean_vel: str | Path | None) -> tuple[np.ndarray | None, str]:
+    """BC normaliser: ``mean_vel`` if given, else ``mean_vel.npy`` beside the checkpoint, else None."""
+    beside = Path(checkpoint).parent / "mean_vel.npy"
+    if mean_vel is None and beside.is_file():
+        mean_vel = beside
+    if mean_vel is None:
+        return None, "none"
+    try:
+        mv = np.load(mean_vel).astype(np.float64).reshape(-1)
+    except (OSError, ValueError) as exc:
+        raise EggError(f"cannot read the mean-velocity file {mean_vel}: {exc}") from exc
+    return mv, str(mean_vel)
+
+
+def speech_metrics(checkpoint: str | Path, speech: str | Path, mean_vel: str | Path | None = None,
+                   device: str = "auto", seed: int = 0, temperature: float = 1.0,
+                   progress: bool = True) -> dict[str, Any]:
+    """BC and L1div of motion generated from every audio file in ``speech`` (no motion needed).
+
+    Why: the bundled model must be judged on real speech it never saw, and the only such
+    speech we have has no motion capture; BC needs only the audio onsets and the generated
+    motion, L1div only the generated motion.
+    """
+    from tqdm import tqdm
+
+    from egg_core.checkpoint import load_checkpoint
+    from egg_core.formats.audio import AUDIO_EXTENSIONS, load_audio
+    from egg_core.inference import GestureGenerator
+    from training.metrics import audio_onsets, beat_consistency, joint_positions, l1_div
+
+    folder = Path(speech)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS) if folder.is_dir() else []
+    if not files:
+        raise EggError(f"no audio file in {folder}; --speech needs a folder of speech recordings")
+    mv, mv_source = resolve_mean_vel(checkpoint, mean_vel)
+    if mv is None:
+        raise EggError("--speech needs a BC normaliser: pass --mean-vel (e.g. BEAT2's "
+                       "mean_vel_smplxflame_30.npy) or keep training's mean_vel.npy beside the checkpoint")
+    model, meta = load_checkpoint(checkpoint, device)
+    gen = GestureGenerator(model, meta, next(model.parameters()).device)
+    pos_t, pos_0, onsets, seconds = [], [], [], 0.0
+    for k, path in enumerate(tqdm(files, desc="speech", unit="file", disable=not progress)):
+        wave = load_audio(path, 16000)
+        out = gen.generate(wave, 16000, None, fps=30.0, seed=seed + k, temperature=temperature)
+        pos_t.append(joint_positions(out.poses, out.trans))
+        pos_0.append(joint_positions(out.poses))
+        onsets.append(audio_onsets(wave[: int(round(out.num_frames / 30.0 * 16000))], 16000))
+        seconds += out.num_frames / 30.0
+    return {"folder": str(folder), "files": [p.name for p in files], "seconds": seconds,
+            "bc": beat_consistency(pos_t, onsets, mv), "l1div": l1_div(pos_0), "mean_vel": mv_source,
+            "generation": {"seed": seed, "temperature": temperature}}
 
 
 def _fmt(v: Any) -> str:
@@ -247,11 +302,20 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def speech_table(sp: dict[str, Any]) -> str:
+    """The ``--speech`` results as a short markdown table."""
+    return "\n".join([f"Generated from the speech in {sp['folder']} ({len(sp['files'])} files, "
+                      f"{sp['seconds']:.1f} s, audio only)", "", "| metric | generated |", "| --- | --- |",
+                      f"| BC | {_fmt(sp['bc'])} |", f"| L1div (reference) | {_fmt(sp['l1div'])} |", "",
+                      f"BC normaliser: {sp['mean_vel']}"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True, help="model .safetensors (e.g. RUN_DIR/model.safetensors)")
-    ap.add_argument("--data", required=True, help="dataset folder")
+    ap.add_argument("--data", default=None, help="dataset folder (required unless --speech is given)")
+    ap.add_argument("--speech", default=None, help="also score motion generated from the audio files in this folder")
     ap.add_argument("--format", default="auto", choices=["auto", "beat2", "trinity", "folder"])
     ap.add_argument("--split", default="test", help="split to evaluate (train/val/test/all)")
     ap.add_argument("--speakers", nargs="*", default=None)
@@ -271,11 +335,19 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         if out.exists() and not args.overwrite:
             raise EggError(f"{out} already exists; pass --overwrite to replace it")
-        results = evaluate(args.checkpoint, args.data, None if args.split == "all" else args.split,
-                           args.format, args.evaluator, args.mean_vel, args.speakers, args.device,
-                           args.seed, args.temperature, args.max_clips, args.cache_dir,
-                           args.save_mean_vel, progress=not args.quiet)
-        print(markdown_table(results))
+        if args.data is None and args.speech is None:
+            raise EggError("give --data (a dataset folder) and/or --speech (a folder of speech)")
+        results: dict[str, Any] = {"checkpoint": str(args.checkpoint)}
+        if args.data is not None:
+            results = evaluate(args.checkpoint, args.data, None if args.split == "all" else args.split,
+                               args.format, args.evaluator, args.mean_vel, args.speakers, args.device,
+                               args.seed, args.temperature, args.max_clips, args.cache_dir,
+                               args.save_mean_vel, progress=not args.quiet)
+            print(markdown_table(results))
+        if args.speech is not None:
+            results["speech"] = speech_metrics(args.checkpoint, args.speech, args.mean_vel, args.device,
+                                               args.seed, args.temperature, progress=not args.quiet)
+            print(speech_table(results["speech"]))
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")

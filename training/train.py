@@ -120,11 +120,13 @@ def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: 
     try:
         if preset == "tiny":
             return EGGestureConfig.tiny(**overrides)
+        if preset == "small":
+            return EGGestureConfig.small(**overrides)
         if preset == "default":
             return EGGestureConfig(**overrides)
     except ValueError as exc:
         raise EggError(f"invalid model configuration: {exc}") from exc
-    raise EggError(f"unknown --config {preset!r}; use tiny or default")
+    raise EggError(f"unknown --config {preset!r}; use tiny, small or default")
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -538,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--split", default="train", help="split to train on (train/val/test/all)")
     ap.add_argument("--speakers", nargs="*", default=None, help="BEAT2 speaker ids to keep, e.g. 2")
     ap.add_argument("--out", required=True, help="run folder (created; see module docs)")
-    ap.add_argument("--config", default="default", choices=["tiny", "default"])
+    ap.add_argument("--config", default="default", choices=["tiny", "small", "default"],
+                    help="model size: tiny (tests), small (CPU, the bundled model), default (paper-like)")
     ap.add_argument("--ablation", default="full", choices=list(ABLATIONS))
     ap.add_argument("--codebook-size", type=int, default=None)
     ap.add_argument("--vq-epochs", type=int, default=None,
