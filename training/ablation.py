@@ -1,0 +1,206 @@
+"""The ablation table on the synthetic long-tail benchmark, with one command.
+
+``python -m training.ablation --work DIR [--minutes 60] [--seed 0] [--epochs 10] [--parallel 2] [--table OUT.md]``
+
+Why: the paper's central claim (entropy guidance raises codebook usage and the recall of
+rare gestures, Tables 3-5) must be measured on data whose gesture classes are known. This
+driver runs every step with the same budget for each row and writes the table:
+
+1. ``DIR/synth``: :mod:`training.synth` (``--minutes``, ``--seed``, idle motion from the
+   real BEAT2 take when ``--idle-source`` exists), split 80/10/10 by clip.
+2. ``DIR/evaluator.safetensors``: the FGD evaluator (:mod:`training.train_evaluator`) on the
+   synthetic *train* split.
+3. ``DIR/runs/<row>``: :mod:`training.train` for each row (``--config small``, same
+   ``--epochs``, batch, seed; ``--threads 1`` per process, ``--parallel`` rows at a time).
+4. ``DIR/results/<row>.json``: :mod:`training.evaluate` on the *test* split with that
+   evaluator and BEAT2's mean joint speeds as the BC normaliser (when available).
+5. The markdown table, printed and written to ``--table`` (default ``DIR/table.md``).
+
+Every step is skipped when its output already exists (a finished run has ``model.safetensors``
+and no newer ``train_state.pt`` work to do), so an interrupted study resumes; ``--fresh``
+redoes the runs and results. Rows (``--ablation`` presets of :mod:`training.train`):
+vanilla VQ-VAE (two-stage), reweight-only (linear), EG without reweighting, EG with softmax
+instead of Gumbel, full EG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from egg_core.errors import EggError
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS: tuple[tuple[str, str], ...] = (
+    ("vanilla", "vanilla VQ-VAE (two-stage)"),
+    ("reweight-linear", "reweight only (linear)"),
+    ("eg-no-reweight", "EG, no reweighting"),
+    ("eg-softmax", "EG, softmax (no Gumbel)"),
+    ("full", "full EG"),
+)
+#: the evaluator sees ~43 k windows per epoch on an hour of data; 3 epochs (~2 k Adam steps)
+#: instead of its default 40 keep it to minutes on a CPU.
+EVALUATOR_EPOCHS = 3
+DEFAULT_IDLE = REPO.parent / "shared" / "data" / "real" / "beat2" / "2_scott_0_1_1.npz"
+DEFAULT_MEAN_VEL = REPO.parent / "shared" / "data" / "real" / "beat2" / "mean_vel_smplxflame_30.npy"
+
+
+def _run(cmd: list[str], log: Path | None = None) -> None:
+    """Run one step as a subprocess in the repository (its own process: clean RNG and threads)."""
+    print("$ " + " ".join(cmd), flush=True)
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    if log is None:
+        res = subprocess.run(cmd, cwd=REPO, env=env)
+    else:
+        with log.open("w") as fh:
+            res = subprocess.run(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        raise EggError(f"step failed (exit {res.returncode}): {' '.join(cmd)}"
+                       + (f"; see {log}" if log else ""))
+
+
+def train_command(work: Path, row: str, epochs: int, seed: int, batch_size: int) -> list[str]:
+    """The exact training command of one row (the same budget for every row)."""
+    return [sys.executable, "-m", "training.train", "--data", str(work / "synth"), "--format", "folder",
+            "--split", "train", "--out", str(work / "runs" / row), "--config", "small", "--ablation", row,
+            "--epochs", str(epochs), "--batch-size", str(batch_size), "--seed", str(seed),
+            "--threads", "1", "--no-tensorboard", "--quiet"]
+
+
+def eval_command(work: Path, row: str, seed: int, mean_vel: Path | None) -> list[str]:
+    cmd = [sys.executable, "-m", "training.evaluate", "--checkpoint", str(work / "runs" / row / "model.safetensors"),
+           "--data", str(work / "synth"), "--format", "folder", "--split", "test",
+           "--evaluator", str(work / "evaluator.safetensors"), "--out", str(work / "results" / f"{row}.json"),
+           "--seed", str(seed), "--overwrite", "--quiet"]
+    if mean_vel is not None:
+        cmd += ["--mean-vel", str(mean_vel)]
+    return cmd
+
+
+def _run_finished(run: Path, epochs: int) -> bool:
+    """True when ``run`` holds a model saved after all ``epochs`` (not an interrupted run)."""
+    if not (run / "model.json").is_file() or not (run / "model.safetensors").is_file():
+        return False
+    meta = json.loads((run / "model.json").read_text(encoding="utf-8")).get("metadata", {})
+    return int(meta.get("training", {}).get("epoch", -1)) >= epochs
+
+
+def train_rows(work: Path, rows: list[str], epochs: int, seed: int, batch_size: int, parallel: int) -> dict[str, float]:
+    """Train the rows, ``parallel`` at a time; returns wall seconds per row."""
+    (work / "runs").mkdir(parents=True, exist_ok=True)
+    todo = [r for r in rows if not _run_finished(work / "runs" / r, epochs)]
+    running: dict[str, tuple[subprocess.Popen, float, Any]] = {}
+    seconds: dict[str, float] = {}
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    while todo or running:
+        while todo and len(running) < parallel:
+            row = todo.pop(0)
+            run = work / "runs" / row
+            cmd = train_command(work, row, epochs, seed, batch_size)
+            if (run / "train_state.pt").is_file():
+                cmd = [c for c in cmd if c not in ("--quiet",)] + ["--resume", "--quiet"]
+            elif run.exists():
+                cmd.append("--overwrite")
+            print("$ " + " ".join(cmd), flush=True)
+            fh = (work / "runs" / f"{row}.log").open("a")
+            running[row] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT),
+                            time.time(), fh)
+        time.sleep(5)
+        for row, (proc, t0, fh) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            fh.close()
+            del running[row]
+            if proc.returncode != 0:
+                raise EggError(f"training row {row} failed (exit {proc.returncode}); see {work}/runs/{row}.log")
+            seconds[row] = time.time() - t0
+            print(f"row {row} trained in {seconds[row] / 60:.1f} min", flush=True)
+    return seconds
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}g}"
+
+
+def make_table(work: Path, rows: list[str]) -> str:
+    """Markdown table of the results in ``work/results``."""
+    names = dict(ROWS)
+    lines = ["| row | codebook usage % | perplexity | FGD (own evaluator) | BC | L1div | "
+             "recall, classes < 2 % | recall, majority classes | token accuracy |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        res = json.loads((work / "results" / f"{row}.json").read_text(encoding="utf-8"))
+        m = res["metrics"]
+        lines.append(f"| {names.get(row, row)} (`{row}`) | {_pct(m.get('codebook_usage'))} | "
+                     f"{_num(m.get('perplexity'))} | {_num(m.get('fgd'))} | {_num(m.get('bc'))} | "
+                     f"{_num(m.get('l1div'))} | {_num(m.get('recall_rare'))} | "
+                     f"{_num(m.get('recall_frequent'))} | {_num(m.get('token_accuracy'))} |")
+    real = json.loads((work / "results" / f"{rows[0]}.json").read_text(encoding="utf-8"))["real_motion"]
+    lines.append(f"| real test motion | - | - | 0 | {_num(real.get('bc'))} | {_num(real.get('l1div'))} | - | - | - |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.ablation", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True, help="working folder (data, runs, results; outside the repo)")
+    ap.add_argument("--minutes", type=float, default=60.0, help="synthetic data to generate")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the data, the training and the evaluation")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs per row (the same for every row)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--parallel", type=int, default=2, help="rows trained at the same time (1 thread each)")
+    ap.add_argument("--rows", nargs="*", default=[r for r, _ in ROWS], choices=[r for r, _ in ROWS])
+    ap.add_argument("--idle-source", default=str(DEFAULT_IDLE), help="real BEAT2 npz for idle motion")
+    ap.add_argument("--mean-vel", default=str(DEFAULT_MEAN_VEL), help="BC normaliser (55,) .npy")
+    ap.add_argument("--table", default=None, help="markdown table output (default WORK/table.md)")
+    ap.add_argument("--fresh", action="store_true", help="retrain and re-evaluate every row")
+    args = ap.parse_args(argv)
+    work = Path(args.work).resolve()
+    try:
+        if work == REPO or REPO in work.parents:
+            raise EggError("--work must be outside the repository (the data must never be committed)")
+        work.mkdir(parents=True, exist_ok=True)
+        if args.fresh:
+            for sub in ("runs", "results"):
+                shutil.rmtree(work / sub, ignore_errors=True)
+        if not (work / "synth" / "manifest.json").is_file():
+            cmd = [sys.executable, "-m", "training.synth", "--out", str(work / "synth"), "--minutes",
+                   str(args.minutes), "--seed", str(args.seed), "--workers", "1", "--quiet", "--overwrite"]
+            if Path(args.idle_source).is_file():
+                cmd += ["--idle-source", args.idle_source]
+            _run(cmd)
+        if not (work / "evaluator.safetensors").is_file():
+            _run([sys.executable, "-m", "training.train_evaluator", "--data", str(work / "synth"), "--format",
+                  "folder", "--split", "train", "--out", str(work / "evaluator.safetensors"),
+                  "--seed", str(args.seed), "--epochs", str(EVALUATOR_EPOCHS)], work / "evaluator.log")
+        t0 = time.time()
+        seconds = train_rows(work, args.rows, args.epochs, args.seed, args.batch_size, args.parallel)
+        (work / "results").mkdir(exist_ok=True)
+        mean_vel = Path(args.mean_vel) if Path(args.mean_vel).is_file() else None
+        for row in args.rows:
+            if not (work / "results" / f"{row}.json").is_file():
+                _run(eval_command(work, row, args.seed, mean_vel), work / "results" / f"{row}.log")
+        table = make_table(work, args.rows)
+        out = Path(args.table) if args.table else work / "table.md"
+        out.write_text(table + "\n", encoding="utf-8")
+        print(table)
+        print(f"\nwrote {out}; training wall time this call: {(time.time() - t0) / 60:.1f} min "
+              + json.dumps({k: round(v / 60, 1) for k, v in seconds.items()}))
+        return 0
+    except EggError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
