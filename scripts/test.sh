@@ -2,6 +2,7 @@
 # Set up .venv (first run) and run the whole test suite. Extra arguments go to pytest.
 EGG_EXTRAS="dev,blender,text,align,asr,smplx,train"
 source "$(dirname "$0")/_venv.sh"
+python -m ruff check . || { echo "ruff found problems (python -m ruff check --fix . fixes most)"; exit 1; }
 set +e
 python -m pytest "$@"
 rc=$?

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from egg_core.checkpoint import default_checkpoint_path, save_checkpoint
+from egg_core.checkpoint import save_checkpoint
 from egg_core.generate import main
 from egg_core.model.eggesture import EGGesture, EGGestureConfig
 
@@ -133,9 +133,13 @@ def test_error_paths(tmp_path: Path, tiny_ckpt: Path, capsys: pytest.CaptureFixt
     assert existing.read_bytes() == b"x"
 
 
-def test_no_bundled_model_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if default_checkpoint_path().exists():
-        pytest.skip("a bundled model is installed")
+def test_no_bundled_model_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install without the bundled model (e.g. a trimmed package) says how to get one."""
+    import egg_core.inference
+
+    monkeypatch.setattr(egg_core.inference, "default_checkpoint_path",
+                        lambda: tmp_path / "absent" / "eggesture_default.safetensors")
     wav = _write_speechlike(tmp_path / "speech.wav")
     code, err = _run(["--audio", str(wav), "--out", str(tmp_path / "o.npz"), "--quiet"], capsys)
     assert code == 2 and "--checkpoint" in err and "training.train" in err
