@@ -31,7 +31,8 @@ def check_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
         raise EggError(f"Cannot write to {target}: it is a folder; give a file name.")
     if target.exists() and not overwrite:
         raise OutputExistsError(
-            f"{target} already exists; choose another name or pass overwrite=True to replace it."
+            f"{target} already exists; choose another name or allow overwriting "
+            "(--overwrite on the command line, overwrite=True in Python)."
         )
     if not target.parent.exists():
         raise EggError(f"Cannot write {target}: the folder {target.parent} does not exist.")

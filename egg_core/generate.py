@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from egg_core.atomic import check_target
 from egg_core.errors import EggError
 
 # OpenMP threads that spin-wait between torch's many small operations collapse generation
@@ -57,13 +58,7 @@ def _check_output(path: str, suffix: str, overwrite: bool, what: str) -> Path:
     p = Path(path)
     if p.suffix.lower() != suffix:
         raise EggError(f"{what} must end in {suffix}, got {p.name!r}")
-    if p.is_dir():
-        raise EggError(f"{what} {p} is a folder; give a file name")
-    if p.exists() and not overwrite:
-        raise EggError(f"{p} already exists; choose another name or pass --overwrite")
-    if not p.parent.exists():
-        raise EggError(f"cannot write {p}: the folder {p.parent} does not exist")
-    return p
+    return check_target(p, overwrite)
 
 
 def _validate(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from egg_core.atomic import atomic_path
+from egg_core.atomic import atomic_path, check_target
 from egg_core.errors import EggError
 
 if TYPE_CHECKING:
@@ -42,13 +42,7 @@ def check_preview_target(path: str | Path, overwrite: bool) -> Path:
         raise EggError(f"preview must be a .gif or .mp4 file, got {p.name!r}")
     if p.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
         raise EggError("an .mp4 preview needs ffmpeg on the PATH (install ffmpeg), or ask for a .gif")
-    if p.is_dir():
-        raise EggError(f"cannot write the preview to {p}: it is a folder")
-    if p.exists() and not overwrite:
-        raise EggError(f"{p} already exists; choose another name or pass --overwrite")
-    if not p.parent.exists():
-        raise EggError(f"cannot write {p}: the folder {p.parent} does not exist")
-    return p
+    return check_target(p, overwrite)
 
 
 def joint_positions(motion: Motion) -> np.ndarray:
