@@ -363,6 +363,10 @@ def start_transcription(context: bpy.types.Context) -> Session:
 class _BackgroundJobOperator:
     """Shared modal loop: poll the session on TIMER events, Esc cancels, report at the end."""
 
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _ACTIVE is None and context.scene is not None
+
     def _start_session(self, context: bpy.types.Context) -> Session:
         raise NotImplementedError
 
@@ -405,10 +409,6 @@ class EGGESTURE_OT_generate(_BackgroundJobOperator, bpy.types.Operator):
     bl_label = "Generate Gestures"
     bl_options = {"REGISTER", "UNDO"}
 
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return _ACTIVE is None and context.scene is not None
-
     def _start_session(self, context: bpy.types.Context) -> Session:
         return start_session(context)
 
@@ -428,10 +428,6 @@ class EGGESTURE_OT_transcribe(_BackgroundJobOperator, bpy.types.Operator):
     bl_idname = "eggesture.transcribe"
     bl_label = "Transcribe"
     bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return _ACTIVE is None and context.scene is not None
 
     def _start_session(self, context: bpy.types.Context) -> Session:
         return start_transcription(context)

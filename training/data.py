@@ -34,6 +34,7 @@ nothing is dropped silently, and an empty result raises :class:`EggError` saying
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -156,6 +157,15 @@ def _audio_exts() -> tuple[str, ...]:
     from egg_core.formats.audio import AUDIO_EXTENSIONS
 
     return tuple(AUDIO_EXTENSIONS)
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, *, split: str, data_required: bool = True,
+                          data_help: str = "dataset folder (BEAT2, Trinity or new-speaker layout)") -> None:
+    """The dataset options every training CLI shares (--data, --format, --split, --speakers)."""
+    parser.add_argument("--data", required=data_required, default=None, help=data_help)
+    parser.add_argument("--format", default="auto", choices=["auto", *FORMATS])
+    parser.add_argument("--split", default=split, help=f"split to use: train/val/test/all (default {split})")
+    parser.add_argument("--speakers", nargs="*", default=None, help="BEAT2 speaker ids to keep, e.g. 2")
 
 
 def discover_clips(

@@ -45,7 +45,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
+from training.data import add_dataset_arguments
 
 RARE_FRACTION = 0.02
 
@@ -314,11 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True, help="model .safetensors (e.g. RUN_DIR/model.safetensors)")
-    ap.add_argument("--data", default=None, help="dataset folder (required unless --speech is given)")
+    add_dataset_arguments(ap, split="test", data_required=False,
+                          data_help="dataset folder (required unless --speech is given)")
     ap.add_argument("--speech", default=None, help="also score motion generated from the audio files in this folder")
-    ap.add_argument("--format", default="auto", choices=["auto", "beat2", "trinity", "folder"])
-    ap.add_argument("--split", default="test", help="split to evaluate (train/val/test/all)")
-    ap.add_argument("--speakers", nargs="*", default=None)
     ap.add_argument("--evaluator", default=None, help="FGD evaluator from training.train_evaluator")
     ap.add_argument("--mean-vel", default=None, help="(55,) .npy of mean joint speeds for BC")
     ap.add_argument("--save-mean-vel", default=None, help="write the BC normaliser used to this .npy")
@@ -349,9 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                                                args.seed, args.temperature, progress=not args.quiet)
             print(speech_table(results["speech"]))
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")
         return 0
     except EggError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -52,7 +52,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
+from training.data import add_dataset_arguments
 
 #: ``--ablation`` presets: overrides applied to the model config.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -164,9 +166,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _vq_params(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
@@ -352,10 +353,8 @@ class Trainer:
             rows = list(csv.reader(fh))
         header = ["step", "epoch", "lr", *LOG_KEYS, "samples_per_s"]
         keep = [header] + [r for r in rows[1:] if len(r) == len(header) and r[0].isdigit() and int(r[0]) <= step]
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerows(keep)
-        os.replace(tmp, path)
 
     # --- saving -----------------------------------------------------------------------------
     def save(self, epoch: int, batch: int, rng: dict[str, Any]) -> None:
@@ -535,10 +534,7 @@ class Trainer:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="dataset folder")
-    ap.add_argument("--format", default="auto", choices=["auto", "beat2", "trinity", "folder"])
-    ap.add_argument("--split", default="train", help="split to train on (train/val/test/all)")
-    ap.add_argument("--speakers", nargs="*", default=None, help="BEAT2 speaker ids to keep, e.g. 2")
+    add_dataset_arguments(ap, split="train")
     ap.add_argument("--out", required=True, help="run folder (created; see module docs)")
     ap.add_argument("--config", default="default", choices=["tiny", "small", "default"],
                     help="model size: tiny (tests), small (CPU, the bundled model), default (paper-like)")

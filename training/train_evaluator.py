@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from egg_core.errors import EggError
+from training.data import add_dataset_arguments
 
 
 def collect_poses(data: str | Path, fmt: str = "auto", split: str | None = "train",
@@ -47,10 +48,7 @@ def collect_poses(data: str | Path, fmt: str = "auto", split: str | None = "trai
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.train_evaluator", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="dataset folder (BEAT2, Trinity or new-speaker layout)")
-    ap.add_argument("--format", default="auto", choices=["auto", "beat2", "trinity", "folder"])
-    ap.add_argument("--split", default="train", help="split to train on (train/val/test/all)")
-    ap.add_argument("--speakers", nargs="*", default=None, help="BEAT2 speaker ids to keep")
+    add_dataset_arguments(ap, split="train")
     ap.add_argument("--out", required=True, help="output .safetensors file")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=64)
