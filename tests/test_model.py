@@ -69,21 +69,57 @@ def test_commit_terms_follow_standard_vqvae_pair() -> None:
     assert torch.allclose(z2.grad, expected, atol=1e-6)
 
 
-def test_moving_average_update_and_eval_freeze() -> None:
+def test_moving_average_is_bias_corrected_and_frozen_in_eval() -> None:
+    """Eq. 8 with p_0 = 0 and Adam-style correction: p_t = raw_t / (1 - alpha^t)."""
     torch.manual_seed(0)
-    q = EntropyGuidedQuantizer(16, 8, ema_alpha=0.95, gumbel=False, data_init=False)
-    z = torch.randn(40, 8)
-    before = q.usage_ema.clone()
-    p_batch = q.soft_assignment(z).mean(0).detach()
-    out = q(z)
-    expected = 0.95 * before + 0.05 * p_batch
-    assert torch.allclose(q.usage_ema, expected, atol=1e-6)
-    assert torch.allclose(out.usage_probs.detach(), expected, atol=1e-6)
-    assert math.isclose(float(q.usage_ema.sum()), 1.0, rel_tol=1e-5)
+    alpha = 0.9
+    q = EntropyGuidedQuantizer(16, 8, ema_alpha=alpha, gumbel=False, data_init=False)
+    raw = torch.zeros(16)
+    raw_hard = torch.zeros(16)
+    for t in range(1, 6):
+        z = torch.randn(40, 8) + t  # a drifting distribution, so the weights matter
+        p_batch = q.soft_assignment(z).mean(0).detach()
+        hist = torch.bincount(q.nearest(z).reshape(-1), minlength=16).float() / 40
+        out = q(z)
+        raw = alpha * raw + (1 - alpha) * p_batch
+        raw_hard = alpha * raw_hard + (1 - alpha) * hist
+        expected = raw / (1 - alpha ** t)
+        if t == 1:  # the first estimate is the batch itself, not a mix with a prior
+            assert torch.allclose(expected, p_batch)
+        assert torch.allclose(q.usage_ema, expected, atol=1e-6)
+        assert torch.allclose(out.usage_probs.detach(), expected, atol=1e-6)
+        assert torch.allclose(q.hard_usage_ema, raw_hard / (1 - alpha ** t), atol=1e-6)
+        assert math.isclose(float(q.usage_ema.sum()), 1.0, rel_tol=1e-5)
+        assert int(q.ema_steps) == t
     q.eval()
     frozen = q.usage_ema.clone()
     q(torch.randn(40, 8))
-    assert torch.equal(q.usage_ema, frozen)
+    assert torch.equal(q.usage_ema, frozen) and int(q.ema_steps) == 5
+
+
+def test_entropy_loss_starts_at_the_batch_value_not_the_prior() -> None:
+    """A collapsed first batch must show as a high entropy loss with a real gradient."""
+    torch.manual_seed(0)
+    q = EntropyGuidedQuantizer(32, 8, gumbel=False, data_init=False, normalize=True)
+    z = (torch.randn(1, 8) + 0.01 * torch.randn(64, 8)).requires_grad_(True)  # one direction
+    out = q(z)
+    assert float(out.entropy_loss.detach()) > 0.5
+    out.entropy_loss.backward()
+    assert float(z.grad.norm()) > 1e-3
+
+
+def test_checkpoint_without_step_counter_keeps_its_average() -> None:
+    q = EntropyGuidedQuantizer(16, 8, ema_alpha=0.95, gumbel=False, data_init=False)
+    state = {k: v for k, v in q.state_dict().items() if k != "ema_steps"}
+    state["usage_ema"] = torch.softmax(torch.randn(16), 0)
+    q.load_state_dict(state)
+    assert q.ema_weights() == pytest.approx((0.95, 0.05))
+    assert torch.equal(q.usage_ema, state["usage_ema"])
+
+
+def test_ema_alpha_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="ema_alpha"):
+        EntropyGuidedQuantizer(16, 8, ema_alpha=1.0)
 
 
 def test_soft_assignment_gumbel_switch() -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from egg_core.errors import EggError
 from training import train as T
 from training.minidata import write_beat2_tree, write_folder_tree, write_trinity_tree
 
@@ -104,6 +105,13 @@ def test_ablation_presets_and_two_stage_schedule(work):
     assert T.build_config("tiny", "eg-softmax", None, 2, None, None).gumbel is False
     assert T.build_config("tiny", "eg-no-reweight", None, 2, None, None).reweight == "none"
     assert T.build_config("tiny", "eg-no-joint", None, 2, None, None).joint_training is False
+    # codebook init: random directions on the sphere, data init for the tiny preset's raw latents
+    assert T.build_config("small", "full", None, 2, None, None).codebook_data_init is False
+    assert T.build_config("tiny", "full", None, 2, None, None).codebook_data_init is True
+    assert T.build_config("small", "full", None, 2, None, None, "data").codebook_data_init is True
+    assert T.build_config("tiny", "full", None, 2, None, None, "random").codebook_data_init is False
+    with pytest.raises(EggError, match="codebook-init"):
+        T.build_config("small", "full", None, 2, None, None, "kmeans")
     # vanilla two-stage: epoch 0 trains the VQ-VAE only, epoch 1 the classifier only
     run = work["root"] / "run_vanilla"
     assert T.main(_args(work, work["folder"], run, "--ablation", "vanilla", "--epochs", "2",
@@ -207,15 +215,25 @@ def test_torchrun_two_processes_gloo(work, tmp_path):
 
 
 def test_real_take_losses_fall_and_usage_rises(beat2_take, beat2_wav, tmp_path, capsys):
+    """The shipped recipe (small preset, lr 3e-4) on the real take: every loss term falls.
+
+    800 steps of batch 8 (about 35 epochs of the take's windows). Shorter runs are not enough
+    for the classification term: its targets get harder while codebook usage rises (perplexity
+    about 2 -> 100), and at 400 steps it had only just turned (5.145 -> 5.143). ``--gamma 1``
+    puts the classifier at full weight from the start, so the total is comparable over the run
+    (with the eq. 11 ramp the total rises by construction). Measured with seeds 0 and 1, entropy
+    loss 0.23 -> 0.05 and 0.16 -> 0.05, usage 2 % -> 52 % and 2 % -> 50 %.
+    """
     data = tmp_path / "take"
     data.mkdir()
     for src in (beat2_take, beat2_wav):  # links, not copies, of the shared recording
         (data / src.name).symlink_to(src)
     run = tmp_path / "run_real"
-    steps = 120
-    assert T.main(["--data", str(data), "--out", str(run), "--config", "tiny", "--text-encoder", "hashed",
-                   "--batch-size", "8", "--stride", "8", "--epochs", "30", "--max-steps", str(steps),
-                   "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-tensorboard"]) == 0
+    steps = 800
+    assert T.main(["--data", str(data), "--out", str(run), "--config", "small", "--text-encoder", "hashed",
+                   "--batch-size", "8", "--stride", "8", "--epochs", "40", "--gamma", "1",
+                   "--max-steps", str(steps), "--cache-dir", str(tmp_path / "cache"), "--quiet",
+                   "--no-tensorboard"]) == 0
     rows = _log(run)
     assert len(rows) == steps
 
@@ -224,15 +242,15 @@ def test_real_take_losses_fall_and_usage_rises(beat2_take, beat2_wav, tmp_path, 
 
     k = 20
     summary = {key: (mean(key, 1, 1 + k), mean(key, steps - k, steps))
-               for key in ("total", "rec", "cls", "commit", "entropy", "usage", "perplexity")}
+               for key in ("total", "rec", "commit", "entropy", "cls", "usage", "perplexity")}
     with capsys.disabled():
         print("\nreal take, mean of steps 2-21 -> last 20:",
               ", ".join(f"{key} {a:.4g} -> {b:.4g}" for key, (a, b) in summary.items()))
-    for key in ("total", "rec", "cls"):
+    for key in ("total", "rec", "commit", "entropy", "cls"):
         assert summary[key][1] < summary[key][0], key
-    # step 1 is the codebook's data initialisation (every code is a latent of that batch);
-    # usage then settles low and rises as training spreads the latents
-    assert summary["usage"][1] > summary["usage"][0]
+    # step 1 is excluded: the first soft usage estimate is that one batch
+    assert summary["usage"][1] > 5 * summary["usage"][0]
+    assert summary["perplexity"][1] > 10 * summary["perplexity"][0]
 
 
 def test_train_evaluator_and_evaluate_print_all_metrics(work, reference_run, tmp_path, capsys):
@@ -265,3 +283,37 @@ def test_train_evaluator_and_evaluate_print_all_metrics(work, reference_run, tmp
     assert results["fgd_note"] == NOT_COMPARABLE
     assert results["real_motion"]["l1div"] > 0
     assert results["mean_vel"] == str(reference_run / "mean_vel.npy")  # the training data's normaliser
+
+
+def test_quantizer_diag_reports_usage_geometry_and_trajectory(work, capsys):
+    """The diagnostic behind the quantizer's defaults prints a trajectory and a final summary."""
+    from training import quantizer_diag as QD
+
+    assert QD.main(["--data", str(work["folder"]), "--steps", "4", "--report-every", "2",
+                    "normalize_latents=True", "codebook_size=16", "code_dim=8"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("step") for r in lines[:-1]] == [1, 2]  # step 4 is the final summary
+    final = lines[-1]
+    assert final["steps"] == 4 and final["overrides"]["codebook_size"] == 16
+    for row in lines:
+        assert 0 < row["usage"] <= 1 and 1 <= row["perplexity"] <= 16
+        assert 0 <= row["soft_sample_entropy_norm"] <= row["soft_entropy_norm"] + 1e-6 <= 1 + 1e-6
+        assert -1 <= row["code_cosine"] <= 1 and -1 <= row["latent_cosine"] <= 1
+        assert math.isclose(row["code_norm"], 1.0, rel_tol=1e-4)  # unit sphere
+    assert "entropy_loss" in lines[0] and "entropy_loss" not in final
+    assert QD.main(["--data", str(work["folder"]), "--steps", "1", "no_such_field=1"]) == 2
+    assert "no_such_field" in capsys.readouterr().err
+
+
+def test_ablation_refuses_to_replace_an_unfinished_synth_folder(tmp_path, capsys):
+    """Files without the generator's manifest are not the driver's to delete."""
+    from training import ablation as A
+
+    work = tmp_path / "work"
+    (work / "synth").mkdir(parents=True)
+    keep = work / "synth" / "synth_0000.npz"
+    keep.write_bytes(b"someone's data")
+    assert A.main(["--work", str(work), "--minutes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no manifest.json" in err and "delete that folder" in err
+    assert keep.read_bytes() == b"someone's data"

@@ -173,9 +173,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.fresh:
             for sub in ("runs", "results"):
                 shutil.rmtree(work / sub, ignore_errors=True)
-        if not (work / "synth" / "manifest.json").is_file():
-            cmd = [sys.executable, "-m", "training.synth", "--out", str(work / "synth"), "--minutes",
-                   str(args.minutes), "--seed", str(args.seed), "--workers", "1", "--quiet", "--overwrite"]
+        synth = work / "synth"
+        if not (synth / "manifest.json").is_file():
+            present = sorted(synth.iterdir()) if synth.is_dir() else []
+            if present:  # never replace files we did not finish writing ourselves
+                raise EggError(f"{synth} holds {len(present)} file(s) but no manifest.json (an interrupted "
+                               "generation, or other data); delete that folder to regenerate the benchmark, "
+                               "or give another --work")
+            cmd = [sys.executable, "-m", "training.synth", "--out", str(synth), "--minutes",
+                   str(args.minutes), "--seed", str(args.seed), "--workers", "1", "--quiet"]
             if Path(args.idle_source).is_file():
                 cmd += ["--idle-source", args.idle_source]
             _run(cmd)

@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--codebook-init", default=None, choices=["random", "data"],
+                    help="passed to training.train (default: the small preset's, random)")
     ap.add_argument("--install", action="store_true", help="bundle the model into egg_core/assets/")
     ap.add_argument("--overwrite", action="store_true", help="retrain a run that exists")
     ap.add_argument("--reuse", action="store_true",
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                      "--split", "all", "--out", str(run), "--config", "small", "--ablation", "full",
                      "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--seed", str(args.seed),
                      "--threads", str(args.threads), "--no-tensorboard", "--quiet"]
+        if args.codebook_init:
+            train_cmd += ["--codebook-init", args.codebook_init]
         if args.overwrite:
             train_cmd.append("--overwrite")
         results = work / f"results_{args.variant}.json"

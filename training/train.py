@@ -104,8 +104,13 @@ def init_distributed(device_kind: str) -> DistInfo:
 
 
 def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: int,
-                 vq_epochs: int | None, gamma: float | None) -> Any:
-    """Model config for a preset (tiny/default) with an ablation and overrides applied."""
+                 vq_epochs: int | None, gamma: float | None, codebook_init: str | None = None) -> Any:
+    """Model config for a preset (tiny/small/default) with an ablation and overrides applied.
+
+    ``codebook_init``: ``"random"`` or ``"data"`` (codes set from the first batch's latents);
+    None keeps the preset's choice (random on the unit sphere, data for the tiny preset's raw
+    latents; :mod:`egg_core.model.quantizer` explains and measures both).
+    """
     from egg_core.model.eggesture import EGGestureConfig
 
     if ablation not in ABLATIONS:
@@ -119,6 +124,10 @@ def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: 
         overrides["vq_epochs"] = vq_epochs if vq_epochs is not None else max(1, math.ceil(epochs / 2))
     if gamma is not None:
         overrides["gamma"] = gamma
+    if codebook_init is not None:
+        if codebook_init not in ("random", "data"):
+            raise EggError(f"--codebook-init must be random or data, got {codebook_init!r}")
+        overrides["codebook_data_init"] = codebook_init == "data"
     try:
         if preset == "tiny":
             return EGGestureConfig.tiny(**overrides)
@@ -275,7 +284,8 @@ class Trainer:
         a = self.args
         if a.epochs is None:
             a.epochs = 120
-        self.config = build_config(a.config, a.ablation, a.codebook_size, a.epochs, a.vq_epochs, a.gamma)
+        self.config = build_config(a.config, a.ablation, a.codebook_size, a.epochs, a.vq_epochs, a.gamma,
+                                   a.codebook_init)
         if a.text_encoder:
             self.config.text_encoder = a.text_encoder
         settings = DataSettings.from_config(self.config)
@@ -543,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--vq-epochs", type=int, default=None,
                     help="two-stage ablations: epochs of VQ-VAE before the classifier (default half)")
     ap.add_argument("--gamma", type=float, default=None, help="eq. 11 schedule constant (paper 500)")
+    ap.add_argument("--codebook-init", default=None, choices=["random", "data"],
+                    help="codebook initialisation (default: the preset's; see egg_core/model/quantizer.py)")
     ap.add_argument("--text-encoder", default=None, choices=["auto", "minilm", "hashed"])
     ap.add_argument("--epochs", type=int, default=None, help="default 120 (lr x0.1 at 100/120 of it)")
     ap.add_argument("--batch-size", type=int, default=128, help="global batch (split over processes)")

@@ -87,7 +87,7 @@ class EGGestureConfig:
     gumbel: bool = True
     ema_alpha: float = 0.95
     cosine_temperature: float = 0.03
-    codebook_data_init: bool = True
+    codebook_data_init: bool = False  # random directions on the sphere (quantizer docstring: why)
     similarity: str = "cosine"  # entropy-path similarity: "cosine" (paper) or "l2"
     l2_temperature: float = 1.0
     normalize_latents: bool = True  # unit-sphere latents and codes (quantizer docstring: why)
@@ -151,19 +151,18 @@ class EGGestureConfig:
     def tiny(cls, **overrides: Any) -> EGGestureConfig:
         """A very small model for tests and smoke runs (seconds to train on a CPU).
 
-        It keeps raw latents and ``cosine_temperature=0.1`` (the quantizer before the
-        soft/hard consistency fix): on the unit sphere the first steps after the codebook's
-        data initialisation collapse onto a few codes (the untrained encoder's directions are
-        nearly identical) and the entropy term needs hundreds of steps to spread them again;
-        at this size and the ~100-step budgets of the tests that is too long (measured on the
-        real take, 120 steps at lr 3e-3: 3 codes and static output with the sphere, 21 codes
-        without). The small and default presets use the sphere.
+        It keeps raw latents, ``cosine_temperature=0.1`` and the codebook's data initialisation
+        (the quantizer before the soft/hard consistency fix; raw latents need the data init, see
+        :mod:`egg_core.model.quantizer`). At this size the unit sphere collapses within the
+        ~100-step budgets of the tests (real take, 120 steps: 3 codes and static output at lr
+        3e-3 with data-initialised codes; 2 of 32 codes at lr 3e-4 with random ones, against
+        5 with raw latents). The small and default presets use the sphere.
         """
         base: dict[str, Any] = dict(
             window_frames=64, seed_tokens=2, codebook_size=32, code_dim=16, vq_channels=64,
             vq_depth=1, audio_dim=32, audio_layers=2, text_dim=16, text_layers=1, cls_dim=32,
             cls_layers=1, cls_heads=2, dropout=0.0, gamma=1.0, vq_epochs=1,
-            normalize_latents=False, cosine_temperature=0.1,
+            normalize_latents=False, cosine_temperature=0.1, codebook_data_init=True,
         )
         base.update(overrides)
         return cls(**base)
@@ -277,7 +276,7 @@ class EGGesture(nn.Module):
         if cfg.reweight == "none":
             return None
         q = self.quantizer
-        usage = q.usage_ema if cfg.reweight_source == "soft" else q.hard_usage_ema
+        usage = q.usage_probabilities() if cfg.reweight_source == "soft" else q.hard_usage_ema
         return reweight_weights(usage, cfg.reweight, cfg.reweight_clip)
 
     def loss_weights(self, epoch: int) -> tuple[float, float]:
