@@ -424,37 +424,17 @@ def _new_key_action(key: bpy.types.Key, name: str) -> tuple[bpy.types.Action, An
     """A new action animating the shape-key datablock ``key``, made active; (action, fcurves).
 
     The previous action keeps a fake user so no take is lost. A shape-key datablock needs
-    a slot of id type KEY on 4.4+ (compat's helpers make OBJECT slots), hence this helper.
+    a slot of id type KEY on 4.4+, not the OBJECT slot of :func:`compat.new_object_action`.
     """
     adt = key.animation_data or key.animation_data_create()
     if adt.action is not None:
         adt.action.use_fake_user = True
-    action = bpy.data.actions.new(name)
+    action, slot = compat.new_action(name, "KEY", key.name)
     action.use_fake_user = True
-    if compat.HAS_SLOTTED_ACTIONS:
-        slot = action.slots.new(id_type="KEY", name=key.name)
-        strip = action.layers.new("Layer").strips.new(type="KEYFRAME")
-        fcurves = strip.channelbag(slot, ensure=True).fcurves
-        adt.action = action
+    adt.action = action
+    if slot is not None:
         adt.action_slot = slot
-    else:
-        adt.action = action
-        fcurves = action.fcurves
-    return action, fcurves
-
-
-def _write_values(fcurves: Any, data_path: str, group: str, frames: np.ndarray,
-                  values: np.ndarray, interpolation: int | None) -> None:
-    curve = compat.new_fcurve(fcurves, data_path, 0, group)
-    n = len(frames)
-    curve.keyframe_points.add(n)
-    co = np.empty(2 * n, dtype=np.float32)
-    co[0::2] = frames
-    co[1::2] = values
-    curve.keyframe_points.foreach_set("co", co)
-    if interpolation is not None:
-        curve.keyframe_points.foreach_set("interpolation", np.full(n, interpolation, dtype=np.int32))
-    curve.update()
+    return action, compat.slot_fcurves(action, slot)
 
 
 def key_body_shapes(
@@ -504,7 +484,7 @@ def key_body_shapes(
     action, fcurves = _new_key_action(shape_keys, keyframes.next_take_name(f"{base_name} shapes"))
     for key_name, group, values in curves:
         path = f'key_blocks["{bpy.utils.escape_identifier(key_name)}"].value'
-        _write_values(fcurves, path, group, frames, values, interp)
+        keyframes.write_curve(fcurves, path, 0, group, frames, values, interp)
     return action
 
 

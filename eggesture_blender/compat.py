@@ -28,15 +28,30 @@ def blender_version() -> tuple[int, int, int]:
     return tuple(bpy.app.version)  # type: ignore[return-value]
 
 
+def new_action(name: str, id_type: str, slot_name: str) -> tuple[bpy.types.Action, Any]:
+    """A new empty action and the slot that animates an ID of ``id_type`` (None on 4.2).
+
+    On 4.4+ the action gets one layer with one keyframe strip and that slot's channelbag;
+    see :func:`slot_fcurves` for its F-curves.
+    """
+    action = bpy.data.actions.new(name)
+    slot = None
+    if HAS_SLOTTED_ACTIONS:
+        slot = action.slots.new(id_type=id_type, name=slot_name)
+        action.layers.new("Layer").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
+    return action, slot
+
+
+def slot_fcurves(action: bpy.types.Action, slot: Any) -> Any:
+    """The F-curves of ``slot`` in an action made by :func:`new_action` (4.2: ``action.fcurves``)."""
+    if slot is None:
+        return action.fcurves
+    return action.layers[0].strips[0].channelbag(slot, ensure=True).fcurves
+
+
 def new_object_action(name: str, obj: bpy.types.Object) -> bpy.types.Action:
     """Create an empty action ready to animate ``obj`` (with one layer, strip and slot on 4.4+)."""
-    action = bpy.data.actions.new(name)
-    if HAS_SLOTTED_ACTIONS:
-        slot = action.slots.new(id_type=_OBJECT_ID_TYPE, name=obj.name)
-        layer = action.layers.new("Layer")
-        strip = layer.strips.new(type="KEYFRAME")
-        strip.channelbag(slot, ensure=True)
-    return action
+    return new_action(name, _OBJECT_ID_TYPE, obj.name)[0]
 
 
 def _action_slot(action: bpy.types.Action) -> Any:

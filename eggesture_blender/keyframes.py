@@ -49,8 +49,9 @@ class BoneChannels:
     location: np.ndarray | None = None
 
 
-def _write_curve(fcurves, data_path: str, index: int, group: str, frames: np.ndarray,
-                 values: np.ndarray, interpolation: int | None) -> bpy.types.FCurve:
+def write_curve(fcurves, data_path: str, index: int, group: str, frames: np.ndarray,
+                values: np.ndarray, interpolation: int | None) -> bpy.types.FCurve:
+    """One F-curve with ``values`` at ``frames``, written in bulk (``foreach_set``), not key by key."""
     fcurve = compat.new_fcurve(fcurves, data_path, index, group)
     n = len(frames)
     fcurve.keyframe_points.add(n)
@@ -97,12 +98,12 @@ def write_bone_channels(
         if chan.rotation is not None:
             q = quats[:, column[bone]]
             for i in range(4):
-                _write_curve(fcurves, f"{base}.rotation_quaternion", i, bone, frames, q[:, i], interp)
+                write_curve(fcurves, f"{base}.rotation_quaternion", i, bone, frames, q[:, i], interp)
                 written += 1
         if chan.location is not None:
             loc = np.asarray(chan.location, dtype=np.float64)
             for i in range(3):
-                _write_curve(fcurves, f"{base}.location", i, bone, frames, loc[:, i], interp)
+                write_curve(fcurves, f"{base}.location", i, bone, frames, loc[:, i], interp)
                 written += 1
     return written
 

@@ -539,9 +539,7 @@ CLASSES = (EGGESTURE_OT_generate, EGGESTURE_OT_transcribe, EGGESTURE_OT_cancel,
            EGGESTURE_OT_create_armature, EGGESTURE_OT_check_setup)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+register, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def unregister() -> None:
@@ -549,5 +547,4 @@ def unregister() -> None:
     if _ACTIVE is not None:
         _ACTIVE.job.cancel()
         _ACTIVE = None
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

@@ -101,11 +101,4 @@ class EGGESTURE_PT_main(bpy.types.Panel):
 CLASSES = (EGGESTURE_PT_main,)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -87,11 +87,4 @@ def get_preferences(context: bpy.types.Context | None = None) -> EGGESTURE_AP_pr
 CLASSES = (EGGESTURE_AP_preferences,)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

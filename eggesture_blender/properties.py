@@ -101,9 +101,11 @@ class EGGESTURE_PG_status(bpy.types.PropertyGroup):
 CLASSES = (EGGESTURE_PG_settings, EGGESTURE_PG_status)
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
+
 def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.Scene.eggesture = PointerProperty(type=EGGESTURE_PG_settings)
     bpy.types.WindowManager.eggesture_status = PointerProperty(type=EGGESTURE_PG_status)
 
@@ -111,5 +113,4 @@ def register() -> None:
 def unregister() -> None:
     del bpy.types.WindowManager.eggesture_status
     del bpy.types.Scene.eggesture
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

@@ -317,3 +317,15 @@ def test_ablation_refuses_to_replace_an_unfinished_synth_folder(tmp_path, capsys
     err = capsys.readouterr().err
     assert "no manifest.json" in err and "delete that folder" in err
     assert keep.read_bytes() == b"someone's data"
+
+
+def test_study_drivers_refuse_a_work_folder_inside_the_repository(capsys):
+    from training import ablation as A
+    from training import default_model as DM
+
+    inside = REPO / "runs_should_not_exist"
+    assert A.main(["--work", str(inside)]) == 2
+    assert "outside the repository" in capsys.readouterr().err
+    assert DM.main(["--work", str(inside)]) == 2
+    assert "outside the repository" in capsys.readouterr().err
+    assert not inside.exists()

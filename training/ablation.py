@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from egg_core.errors import EggError
+from training.workdir import prepare_work_dir
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS: tuple[tuple[str, str], ...] = (
@@ -165,11 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", default=None, help="markdown table output (default WORK/table.md)")
     ap.add_argument("--fresh", action="store_true", help="retrain and re-evaluate every row")
     args = ap.parse_args(argv)
-    work = Path(args.work).resolve()
     try:
-        if work == REPO or REPO in work.parents:
-            raise EggError("--work must be outside the repository (the data must never be committed)")
-        work.mkdir(parents=True, exist_ok=True)
+        work = prepare_work_dir(args.work)
         if args.fresh:
             for sub in ("runs", "results"):
                 shutil.rmtree(work / sub, ignore_errors=True)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from egg_core.errors import EggError
+from training.workdir import prepare_work_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
@@ -103,11 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="do not retrain: reuse the finished run and its measured summary (e.g. to --install it)")
     args = ap.parse_args(argv)
-    work = Path(args.work).resolve()
     try:
-        if work == REPO or REPO in work.parents:
-            raise EggError("--work must be outside the repository (the data must never be committed)")
-        work.mkdir(parents=True, exist_ok=True)
+        work = prepare_work_dir(args.work)
         if not (work / "real" / "holdout").is_dir():
             _run([sys.executable, "-m", "training.real_split", "--take", args.take, "--out", str(work / "real"),
                   "--holdout", str(args.holdout)], work / "real_split.log")
