@@ -12,12 +12,14 @@ bad option, missing or broken model, CUDA absent) prints one message and exits w
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 
 from egg_core.atomic import check_target
+from egg_core.cli import EXIT_USER_ERROR, run_cli
 from egg_core.errors import EggError
 
 # OpenMP threads that spin-wait between torch's many small operations collapse generation
@@ -25,7 +27,8 @@ from egg_core.errors import EggError
 # machine). Passive waiting costs nothing measurable here; it must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-EXIT_USER_ERROR = 2
+__all__ = ["EXIT_USER_ERROR", "build_parser", "main", "run"]
+log = logging.getLogger("egg_core.generate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,33 +93,23 @@ def _validate(args: argparse.Namespace) -> None:
         raise EggError(f"checkpoint not found: {args.checkpoint}")
 
 
-def _load_words(args: argparse.Namespace):
-    if args.transcript is None and not args.transcribe:
-        return None, "no transcript: audio only (pass --transcript FILE or --transcribe to use words)"
-    from egg_core.words import find_words
-
-    result = find_words(args.audio, args.transcript)
-    return result.words, f"words: {result.method} ({len(result.words)}) {result.message}".strip()
-
-
 def run(args: argparse.Namespace) -> None:
     """The generation pipeline behind :func:`main` (raises EggError on user mistakes)."""
     _validate(args)
+    # torch-importing modules load here, after OMP_WAIT_POLICY is set and the arguments checked
     from egg_core.checkpoint import resolve_device
 
     resolve_device(args.device)  # CUDA requested but absent: fail before loading anything
 
-    from egg_core.formats.audio import load_audio
     from egg_core.formats.beat2 import write_beat2_npz
     from egg_core.inference import GestureGenerator
+    from egg_core.pipeline import SpeechRequest, speech_to_motion
 
     t0 = time.perf_counter()
     generator = GestureGenerator.from_checkpoint(args.checkpoint, args.device)
-    wave = load_audio(args.audio, sample_rate=16000)
-    words, words_note = _load_words(args)
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    log(f"{Path(args.audio).name}: {len(wave) / 16000:.1f} s; {words_note}; device {generator.device}")
-
+    request = SpeechRequest(audio=args.audio, transcript=args.transcript, transcribe=args.transcribe,
+                            fps=args.fps, seed=args.seed, temperature=args.temperature,
+                            top_k=args.top_k)
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -129,12 +122,13 @@ def run(args: argparse.Namespace) -> None:
             bar.set_postfix_str(message, refresh=True)
 
     try:
-        motion = generator.generate(wave, 16000, words=words, fps=args.fps, seed=args.seed,
-                                    temperature=args.temperature, top_k=args.top_k,
-                                    progress=progress)
+        result = speech_to_motion(generator, request, progress)
     finally:
         if bar is not None:
             bar.close()
+    motion, words = result.motion, result.words
+    log.info("%s: %.1f s; %s %s; device %s", Path(args.audio).name, result.duration, words.note,
+             words.message, generator.device)
     write_beat2_npz(motion, args.out, overwrite=args.overwrite)
     written = [args.out]
     if args.bvh:
@@ -149,23 +143,14 @@ def run(args: argparse.Namespace) -> None:
 
         render_preview(motion, args.preview, audio_path=args.audio, overwrite=args.overwrite)
         written.append(args.preview)
-    log(f"wrote {', '.join(written)}: {motion.num_frames} frames at {motion.fps:g} fps "
-        f"({motion.duration:.1f} s) in {time.perf_counter() - t0:.1f} s")
+    log.info("wrote %s: %d frames at %g fps (%.1f s) in %.1f s", ", ".join(written),
+             motion.num_frames, motion.fps, motion.duration, time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: run(args), quiet=args.quiet)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from egg_core.model.audio import (
 from egg_core.model.classifier import sample_indices
 from egg_core.model.representation import features_to_poses
 from egg_core.model.text import compute_text_features
+from egg_core.motion import Motion, resample_motion
+from egg_core.skeleton import STANDING_TRANS_Y
 
 if TYPE_CHECKING:
     from egg_core.formats.transcripts import Word
@@ -135,8 +137,6 @@ class GestureGenerator:
         codes are sampled with a ``torch.Generator`` seeded by ``seed`` (same seed, same
         motion). Raises :class:`Cancelled` when ``cancel`` is set between windows.
         """
-        from egg_core.motion import Motion, resample_motion
-        from egg_core.skeleton import STANDING_TRANS_Y
 
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1:
@@ -249,7 +249,6 @@ def _window(audio: np.ndarray, text: np.ndarray, start: int, win: int,
 
 def _fit_length(motion: Motion, n: int) -> Motion:
     """Trim or extend (holding the last frame) to exactly ``n`` frames."""
-    from egg_core.motion import Motion
 
     cur = motion.num_frames
     if cur == n:

@@ -124,77 +124,33 @@ def _generator(core: CoreImport, checkpoint: str | None, device: str) -> Any:
         return _GENERATORS[key]
 
 
-def _find_words(core: CoreImport, request: GenerationRequest, duration: float,
-                progress: Progress) -> tuple[list | None, str]:
-    """Word timings from the transcript (aligned to the audio when untimed), or None.
-
-    ``egg_core.words.find_words`` does the work (timed transcripts as they are, untimed
-    ones forced-aligned). Without that module, timed transcripts are still used and
-    untimed text is spread over the clip in proportion to word length.
-    """
-    if not request.transcript_path and not request.transcript_text:
-        return None, "audio only"
-    progress(0.05, "Aligning transcript")
-    try:
-        words_module = core("words")
-    except ModuleNotFoundError as exc:  # egg_core.words itself absent (not one of its deps)
-        if not (exc.name or "").endswith("words"):
-            raise
-        words_module = None
-    if words_module is not None:
-        result = words_module.find_words(
-            request.audio_path, request.transcript_path, transcript_text=request.transcript_text,
-            asr_model=False,  # the user gave the words: align them, never swap in a transcription
-            progress=lambda f, m: progress(0.05 + 0.05 * float(f), m))
-        return (result.words or None), f"words: {result.method}"
-    transcripts = core("formats.transcripts")
-    if request.transcript_path:
-        transcript = transcripts.read_transcript(request.transcript_path)
-    else:
-        transcript = transcripts.parse_transcript_text(request.transcript_text, "<Text datablock>")
-    if transcript.timed:
-        return (transcript.words or None), "words: timed transcript"
-    tokens = [w.text for w in transcript.words]
-    return (transcripts.spread_over_span(tokens, 0.0, duration) or None), "words: spread evenly"
-
-
 def run_job(
     request: GenerationRequest,
     core: CoreImport,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> GenerationResult:
-    """Generate motion for ``request`` (synchronous). Raises :class:`JobCancelled` on cancel."""
-    progress = progress or (lambda fraction, message: None)
-    cancel = cancel or threading.Event()
+    """Generate motion for ``request`` (synchronous). Raises :class:`JobCancelled` on cancel.
 
-    def check() -> None:
-        if cancel.is_set():
-            raise JobCancelled("cancelled")
-
-    progress(0.0, "Loading audio")
-    wave = core("formats.audio").load_audio(request.audio_path, 16000)
-    check()
-    words, note = _find_words(core, request, len(wave) / 16000, progress)
-    check()
-    progress(0.1, "Loading model")
-    generator = _generator(core, request.checkpoint, request.device)
-    check()
-    inference = core("inference")
-
-    def model_progress(fraction: float, message: str) -> None:
-        progress(0.15 + 0.85 * float(fraction), message)
-
+    The work is ``egg_core.pipeline.speech_to_motion``, the same pipeline as the CLI's; a
+    given transcript is aligned, never replaced by a transcription.
+    """
+    pipeline = core("pipeline")
+    speech = pipeline.SpeechRequest(
+        audio=request.audio_path, transcript=request.transcript_path or None,
+        transcript_text=request.transcript_text, fps=request.fps, seed=request.seed,
+        temperature=request.temperature)
     try:
-        motion = generator.generate(wave, 16000, words=words, fps=request.fps, seed=request.seed,
-                                    temperature=request.temperature, progress=model_progress,
-                                    cancel=cancel)
-    except inference.Cancelled as exc:
+        result = pipeline.speech_to_motion(
+            lambda: _generator(core, request.checkpoint, request.device), speech, progress, cancel)
+    except core("inference").Cancelled as exc:
         raise JobCancelled("cancelled") from exc
-    check()
-    progress(1.0, "Done")
+    if progress is not None:
+        progress(1.0, "Done")
+    motion = result.motion
     return GenerationResult(np.asarray(motion.poses, dtype=np.float32),
-                            np.asarray(motion.trans, dtype=np.float32), float(motion.fps), note)
+                            np.asarray(motion.trans, dtype=np.float32), float(motion.fps),
+                            result.words.note)
 
 
 def run_transcribe(

@@ -44,37 +44,54 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from egg_core.atomic import atomic_path
+from egg_core.checkpoint import load_checkpoint
+from egg_core.cli import run_cli
 from egg_core.errors import EggError
-from training.data import add_dataset_arguments
+from egg_core.formats.audio import AUDIO_EXTENSIONS
+from egg_core.formats.transcripts import read_transcript
+from egg_core.inference import GestureGenerator
+from egg_core.model.representation import joint_indices
+from egg_core.motion import Motion, resample_motion
+from egg_core.pipeline import SAMPLE_RATE, SpeechRequest, speech_to_motion
+from training.data import (
+    DataSettings,
+    add_dataset_arguments,
+    discover_clips,
+    prepare_clips,
+    read_clip_motion,
+    unify_class_names,
+    window_starts,
+)
+from training.evaluator import NOT_COMPARABLE, FGDEvaluator
+from training.metrics import (
+    audio_onsets,
+    beat_consistency,
+    codebook_usage,
+    joint_positions,
+    l1_div,
+    mean_joint_speed,
+    pairwise_l1_div,
+    per_class_recall,
+)
 
 RARE_FRACTION = 0.02
 
 
-def _clip_inputs(src: Any) -> tuple[Any, np.ndarray, list | None]:
-    """Real motion at 30 fps, 16 kHz audio and words of one clip."""
-    from egg_core.formats.audio import load_audio
-    from egg_core.motion import resample_motion
-    from training.data import read_clip_motion
-
+def _clip_inputs(src: Any) -> tuple[Motion, list | None]:
+    """Real motion at 30 fps and the words of one clip, exactly as training reads them."""
     motion = read_clip_motion(src.motion)
     if abs(motion.fps - 30.0) > 1e-6:
         motion = resample_motion(motion, 30.0)
-    wave = load_audio(src.audio, 16000)
-    words = None
-    if src.transcript is not None:
-        from egg_core.formats.transcripts import read_transcript
-
-        words = read_transcript(src.transcript).words
-    return motion, wave, words
+    words = read_transcript(src.transcript).words if src.transcript is not None else None
+    return motion, words
 
 
 @torch.no_grad()
 def token_metrics(model: Any, clips: list, device: torch.device) -> dict[str, Any]:
     """Codebook statistics and per-class recall over non-overlapping windows of the clips."""
-    from training.data import window_starts
-    from training.metrics import codebook_usage, per_class_recall
 
     cfg = model.config
     win, ds, s = cfg.window_frames, cfg.downsample, cfg.seed_tokens
@@ -118,15 +135,8 @@ def motion_metrics(real: list[np.ndarray], gen: list[np.ndarray], trans: list[np
                    waves: list[np.ndarray], mean_vel: np.ndarray, joint_idx: list[int],
                    pair_window: int) -> dict[str, dict[str, float | None]]:
     """BC, L1div and pairwise L1Div of generated and of real motion (poses at 30 fps)."""
-    from training.metrics import (
-        audio_onsets,
-        beat_consistency,
-        joint_positions,
-        l1_div,
-        pairwise_l1_div,
-    )
 
-    onsets = [audio_onsets(w, 16000) for w in waves]
+    onsets = [audio_onsets(w, SAMPLE_RATE) for w in waves]
     out: dict[str, dict[str, float | None]] = {}
     for name, poses in (("generated", gen), ("real", real)):
         pos_t = [joint_positions(p, tr) for p, tr in zip(poses, trans, strict=True)]
@@ -148,13 +158,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
              temperature: float = 1.0, max_clips: int | None = None, cache_dir: str | Path | None = None,
              save_mean_vel: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Compute every metric; returns the results dict written as JSON by the CLI."""
-    from tqdm import tqdm
 
-    from egg_core.checkpoint import load_checkpoint
-    from egg_core.inference import GestureGenerator
-    from egg_core.model.representation import joint_indices
-    from training.data import DataSettings, discover_clips, prepare_clips, unify_class_names
-    from training.metrics import joint_positions, mean_joint_speed
 
     model, meta = load_checkpoint(checkpoint, device)
     dev = next(model.parameters()).device
@@ -176,15 +180,18 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
     idx = list(joint_indices(cfg.joint_set))
     real, fake, trans, waves = [], [], [], []
     for k, src in enumerate(tqdm(sources, desc="generating", unit="clip", disable=not progress)):
-        motion, wave, words = _clip_inputs(src)
-        out = gen.generate(wave, 16000, words, fps=30.0, seed=seed + k, temperature=temperature)
+        motion, words = _clip_inputs(src)
+        request = SpeechRequest(audio=src.audio, words=words or [], fps=30.0, seed=seed + k,
+                                temperature=temperature)
+        result = speech_to_motion(gen, request)
+        out, wave = result.motion, result.wave
         n = min(motion.num_frames, out.num_frames)
         composite = motion.poses[:n].copy()
         composite[:, idx] = out.poses[:n, idx]
         real.append(motion.poses[:n])
         fake.append(composite)
         trans.append(motion.trans[:n])
-        waves.append(wave[: int(round(n / 30.0 * 16000))])
+        waves.append(wave[: int(round(n / 30.0 * SAMPLE_RATE))])
 
     mv, mv_source = resolve_mean_vel(checkpoint, mean_vel)
     if mv is None:
@@ -206,7 +213,6 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
         "problems": [f"{a}: {b}" for a, b in report.problems], "notes": report.notes,
     }
     if evaluator is not None:
-        from training.evaluator import NOT_COMPARABLE, FGDEvaluator
 
         ev = FGDEvaluator.load(evaluator, dev)
         results["metrics"]["fgd"] = ev.fgd(real, fake)
@@ -242,12 +248,7 @@ def speech_metrics(checkpoint: str | Path, speech: str | Path, mean_vel: str | P
     speech we have has no motion capture; BC needs only the audio onsets and the generated
     motion, L1div only the generated motion.
     """
-    from tqdm import tqdm
 
-    from egg_core.checkpoint import load_checkpoint
-    from egg_core.formats.audio import AUDIO_EXTENSIONS, load_audio
-    from egg_core.inference import GestureGenerator
-    from training.metrics import audio_onsets, beat_consistency, joint_positions, l1_div
 
     folder = Path(speech)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS) if folder.is_dir() else []
@@ -261,11 +262,12 @@ def speech_metrics(checkpoint: str | Path, speech: str | Path, mean_vel: str | P
     gen = GestureGenerator(model, meta, next(model.parameters()).device)
     pos_t, pos_0, onsets, seconds = [], [], [], 0.0
     for k, path in enumerate(tqdm(files, desc="speech", unit="file", disable=not progress)):
-        wave = load_audio(path, 16000)
-        out = gen.generate(wave, 16000, None, fps=30.0, seed=seed + k, temperature=temperature)
+        result = speech_to_motion(gen, SpeechRequest(audio=path, fps=30.0, seed=seed + k,
+                                                     temperature=temperature))
+        out, wave = result.motion, result.wave
         pos_t.append(joint_positions(out.poses, out.trans))
         pos_0.append(joint_positions(out.poses))
-        onsets.append(audio_onsets(wave[: int(round(out.num_frames / 30.0 * 16000))], 16000))
+        onsets.append(audio_onsets(wave[: int(round(out.num_frames / 30.0 * SAMPLE_RATE))], SAMPLE_RATE))
         seconds += out.num_frames / 30.0
     return {"folder": str(folder), "files": [p.name for p in files], "seconds": seconds,
             "bc": beat_consistency(pos_t, onsets, mv), "l1div": l1_div(pos_0), "mean_vel": mv_source,
@@ -331,30 +333,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        out = Path(args.out)
-        if out.exists() and not args.overwrite:
-            raise EggError(f"{out} already exists; pass --overwrite to replace it")
-        if args.data is None and args.speech is None:
-            raise EggError("give --data (a dataset folder) and/or --speech (a folder of speech)")
-        results: dict[str, Any] = {"checkpoint": str(args.checkpoint)}
-        if args.data is not None:
-            results = evaluate(args.checkpoint, args.data, None if args.split == "all" else args.split,
-                               args.format, args.evaluator, args.mean_vel, args.speakers, args.device,
-                               args.seed, args.temperature, args.max_clips, args.cache_dir,
-                               args.save_mean_vel, progress=not args.quiet)
-            print(markdown_table(results))
-        if args.speech is not None:
-            results["speech"] = speech_metrics(args.checkpoint, args.speech, args.mean_vel, args.device,
-                                               args.seed, args.temperature, progress=not args.quiet)
-            print(speech_table(results["speech"]))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp:
-            tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")
-        return 0
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _evaluate_cli(args), quiet=args.quiet)
+
+
+def _evaluate_cli(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise EggError(f"{out} already exists; pass --overwrite to replace it")
+    if args.data is None and args.speech is None:
+        raise EggError("give --data (a dataset folder) and/or --speech (a folder of speech)")
+    results: dict[str, Any] = {"checkpoint": str(args.checkpoint)}
+    if args.data is not None:
+        results = evaluate(args.checkpoint, args.data, None if args.split == "all" else args.split,
+                           args.format, args.evaluator, args.mean_vel, args.speakers, args.device,
+                           args.seed, args.temperature, args.max_clips, args.cache_dir,
+                           args.save_mean_vel, progress=not args.quiet)
+        print(markdown_table(results))
+    if args.speech is not None:
+        results["speech"] = speech_metrics(args.checkpoint, args.speech, args.mean_vel, args.device,
+                                           args.seed, args.temperature, progress=not args.quiet)
+        print(speech_table(results["speech"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
