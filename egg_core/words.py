@@ -36,6 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from egg_core.align.asr import AsrUnavailable, transcribe_file
+from egg_core.align.speech import envelope, speech_regions
+from egg_core.align.sphinx import AlignmentFailed, NotEnglish, align_transcript
+from egg_core.atomic import check_target
+from egg_core.cli import run_cli
 from egg_core.errors import AudioError, EggError
 from egg_core.formats.audio import audio_info
 from egg_core.formats.transcripts import (
@@ -112,7 +119,6 @@ def _check_timed(transcript: Transcript, duration: float) -> WordResult:
 
 def _align(audio_path: Path, tokens: list[str], duration: float, speech: list[tuple[float, float]],
            progress: Progress | None, source: str) -> WordResult:
-    from egg_core.align.sphinx import AlignmentFailed, NotEnglish, align_transcript
 
     try:
         al = align_transcript(audio_path, tokens, duration, speech, progress)
@@ -141,7 +147,6 @@ def _align(audio_path: Path, tokens: list[str], duration: float, speech: list[tu
 
 def _transcribe(audio_path: Path, env: Any, speech: list[tuple[float, float]], asr_model: Any,
                 progress: Progress | None, why: str) -> WordResult:
-    from egg_core.align.asr import AsrUnavailable, transcribe_file
 
     duration = env.duration
     try:
@@ -157,7 +162,6 @@ def _transcribe(audio_path: Path, env: Any, speech: list[tuple[float, float]], a
     if tx.language != "en":
         note += f"; language '{tx.language}': Whisper's own timings kept (the aligner is English-only)"
     elif _sphinx_available():
-        from egg_core.align.sphinx import AlignmentFailed, align_transcript
 
         try:
             al = align_transcript(audio_path, [w.text for w in words], duration, speech,
@@ -190,7 +194,6 @@ def find_words(audio_path: str | Path, transcript_path: str | Path | None = None
     loaded ``faster_whisper.WhisperModel``, or ``False`` to never transcribe.
     ``progress(fraction, message)`` is called as work proceeds.
     """
-    from egg_core.align.speech import envelope, speech_regions
 
     audio_path = Path(audio_path)
     audio_info(audio_path)  # raises AudioError for missing / unreadable files
@@ -264,22 +267,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (2 for user errors)."""
-    args = _parser().parse_args(argv)
+def _write_result(args: argparse.Namespace) -> None:
     out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix not in (".textgrid", ".json"):
-        print(f"error: --out must end in .TextGrid or .json, got '{out.name}'", file=sys.stderr)
-        return 2
-    if out.exists() and not args.overwrite:
-        print(f"error: {out} already exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
+        raise EggError(f"--out must end in .TextGrid or .json, got '{out.name}'")
+    check_target(out, args.overwrite)
     bar = None
     progress: Progress | None = None
     if not args.quiet:
-        from tqdm import tqdm
-
         bar = tqdm(total=100, unit="%", file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
 
         def progress(fraction: float, message: str) -> None:
@@ -290,23 +286,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = find_words(args.audio, args.transcript, asr_model=False if args.no_asr else args.asr_model,
                             progress=progress)
-        transcript = result.transcript(str(args.audio))
-        if suffix == ".textgrid":
-            write_textgrid(transcript, out, overwrite=args.overwrite, xmax=result.duration)
-        else:
-            write_words_json(transcript, out, overwrite=args.overwrite, method=result.method,
-                             confidence=result.confidence, message=result.message,
-                             duration=round(result.duration, 3))
-    except EggError as exc:
+    finally:
         if bar is not None:
             bar.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if bar is not None:
-        bar.close()
+    transcript = result.transcript(str(args.audio))
+    if suffix == ".textgrid":
+        write_textgrid(transcript, out, overwrite=args.overwrite, xmax=result.duration)
+    else:
+        write_words_json(transcript, out, overwrite=args.overwrite, method=result.method,
+                         confidence=result.confidence, message=result.message,
+                         duration=round(result.duration, 3))
     conf = "" if result.confidence is None else f", confidence {result.confidence:.2f}"
     print(f"{out}: {len(result.words)} words ({result.method}{conf}). {result.message}")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (2 for user errors)."""
+    args = _parser().parse_args(argv)
+    return run_cli(lambda: _write_result(args), quiet=args.quiet)
 
 
 if __name__ == "__main__":

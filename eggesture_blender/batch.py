@@ -24,8 +24,6 @@ from types import ModuleType
 
 import bpy
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".aiff", ".aif"}
-
 
 def _addon() -> str:
     """The add-on package name, loading it from this file's folder when run as a script."""
@@ -96,10 +94,13 @@ def script_args(argv: list[str]) -> list[str]:
 
 
 def audio_files(path: Path) -> list[Path]:
+    """The audio file, or the audio files of a folder in name order."""
+    extensions = _sub("_core").core("formats.extensions")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if extensions.is_audio_file(p.name))
         if not files:
-            raise _input_error(f"No audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in folder {path}.")
+            names = ", ".join(sorted(extensions.AUDIO_EXTENSIONS))
+            raise _input_error(f"No audio files ({names}) in folder {path}.")
         return files
     if not path.is_file():
         raise _input_error(f"Audio file not found: {path}. Check the --audio path.")
@@ -115,11 +116,11 @@ def _transcript_for(audio: Path, given: Path | None, single: bool) -> Path | Non
         if not given.is_file():
             raise _input_error(f"Transcript file not found: {given}.")
         return given
-    for ext in (".TextGrid", ".textgrid", ".json", ".srt", ".vtt", ".txt"):
-        candidate = audio.with_suffix(ext)
-        if candidate.is_file():
-            return candidate
-    return None
+    # a transcript of the same stem, timed formats first, whatever the case of its extension
+    order = _sub("_core").core("formats.extensions").TRANSCRIPT_EXTENSIONS
+    beside = [p for p in audio.parent.iterdir()
+              if p.stem == audio.stem and p.suffix.lower() in order and p.is_file()]
+    return min(beside, key=lambda p: order.index(p.suffix.lower()), default=None)
 
 
 def _target_armature(name: str | None, joints_needed: list[int], translate: bool,
@@ -195,14 +196,8 @@ def run(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = script_args(sys.argv if argv is None else argv)
-    errors = _sub("_core").core("errors")
-    backend = _sub("backend")
-    try:
-        run(argv)
-    except (errors.EggError, backend.GenerationFailed) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    cli = _sub("_core").core("cli")
+    return cli.run_cli(lambda: run(argv) and None, user_errors=(_sub("backend").GenerationFailed,))
 
 
 if __name__ == "__main__":

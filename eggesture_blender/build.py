@@ -177,14 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "dist", help="output folder (default: dist/)")
     parser.add_argument("--blender-ext", type=Path, default=None, help="path to Blender's blender_ext.py")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
         path = build(args.out, args.blender_ext)
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    size = path.stat().st_size / 1e6
-    print(f"built {path} ({size:.1f} MB)")
-    return 0
+        print(f"built {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+    # a development tool run from the checkout (never shipped), so the project's CLI helper is there
+    from egg_core.cli import run_cli
+
+    return run_cli(work, user_errors=(BuildError,))
 
 
 if __name__ == "__main__":

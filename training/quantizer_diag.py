@@ -18,7 +18,7 @@ choices of the quantizer.
 ``key=value`` pairs override :class:`EGGestureConfig` fields of the base configuration
 (K=256, D=64, 128 channels, depth 1, 64-frame windows), e.g. ``normalize_latents=True
 cosine_temperature=0.03`` or ``entropy=False``. The measurements behind the quantizer's
-defaults (egg_core/model/quantizer.py) and docs/ABLATION.md were made with it.
+defaults (docs/QUANTIZER.md) and docs/ABLATION.md were made with it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from egg_core.cli import run_cli
 from egg_core.errors import EggError
+from egg_core.model.eggesture import EGGesture, EGGestureConfig
+from training.data import DataSettings, load_dataset
 
 BASE: dict[str, Any] = dict(
     window_frames=64, seed_tokens=2, codebook_size=256, code_dim=64, vq_channels=128, vq_depth=1,
@@ -88,8 +91,6 @@ def run(data: str, steps: int = 300, batch_size: int = 32, seed: int = 0, report
     With ``report_every > 0`` the statistics after step 1 and every ``report_every`` steps are
     printed as JSON lines while training.
     """
-    from egg_core.model.eggesture import EGGesture, EGGestureConfig
-    from training.data import DataSettings, load_dataset
 
     torch.manual_seed(seed)
     cfg = EGGestureConfig(**{**BASE, **overrides})
@@ -129,19 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*", help="EGGestureConfig field=value (Python literals)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    try:
-        over = {}
-        for item in args.overrides:
-            key, _, value = item.partition("=")
-            try:
-                over[key] = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                over[key] = value
+    over = {}
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        try:
+            over[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            over[key] = value
+
+    def work() -> None:
+        try:
+            cfg_check = EGGestureConfig(**{**BASE, **over})
+        except (TypeError, ValueError) as exc:  # a misspelt or invalid override
+            raise EggError(f"bad configuration override: {exc}") from exc
+        del cfg_check
         print(json.dumps(run(args.data, args.steps, seed=args.seed, report_every=args.report_every, **over)))
-        return 0
-    except (EggError, TypeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from egg_core.cli import run_cli
 from egg_core.errors import EggError
 from egg_core.formats.audio import load_audio
 from egg_core.formats.beat2 import read_beat2_npz, write_beat2_npz
@@ -73,13 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", type=float, default=15.0, help="seconds at the end held out")
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
-    try:
+
+    def work() -> None:
         train, hold = split_take(args.take, args.out, args.holdout, args.overwrite)
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {train} and {hold}")
-    return 0
+        print(f"wrote {train} and {hold}")
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -9,22 +9,27 @@ not with published numbers.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from egg_core.cli import run_cli
 from egg_core.errors import EggError
-from training.data import add_dataset_arguments
+from egg_core.motion import resample_motion
+from egg_core.skeleton import mirror_poses
+from training.data import add_dataset_arguments, discover_clips, read_clip_motion
+from training.evaluator import NOT_COMPARABLE, save_evaluator, train_autoencoder
+
+log = logging.getLogger("training.train_evaluator")
 
 
 def collect_poses(data: str | Path, fmt: str = "auto", split: str | None = "train",
                   speakers: list[str] | None = None, mirror: bool = True,
                   fps: float = 30.0) -> tuple[list[np.ndarray], object]:
     """SMPL-X poses ``(T, 55, 3)`` at ``fps`` of every readable clip (+ mirrored copies)."""
-    from egg_core.motion import resample_motion
-    from egg_core.skeleton import mirror_poses
-    from training.data import discover_clips, read_clip_motion
 
     sources, report = discover_clips(data, fmt, split, speakers)
     poses = []
@@ -58,32 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-mirror", action="store_true", help="do not add mirrored copies")
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        import torch
+    return run_cli(lambda: _train(args))
 
-        from training.evaluator import NOT_COMPARABLE, save_evaluator, train_autoencoder
 
-        out = Path(args.out)
-        if out.exists() and not args.overwrite:
-            raise EggError(f"{out} already exists; pass --overwrite to replace it")
-        device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-        if device == "auto":
-            device = "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise EggError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
-        split = None if args.split == "all" else args.split
-        poses, report = collect_poses(args.data, args.format, split, args.speakers, not args.no_mirror)
-        print(report.summary(), file=sys.stderr)
-        model, info = train_autoencoder(poses, epochs=args.epochs, batch_size=args.batch_size,
-                                        lr=args.lr, seed=args.seed, device=device)
-        info.update(data=str(args.data), split=args.split, clips=len(report.used))
-        save_evaluator(model, out, info, overwrite=args.overwrite)
-        print(f"wrote {out}: {info['windows']} windows, final loss {info['final_loss']:.4f}")
-        print(f"NOTE: {NOT_COMPARABLE}")
-        return 0
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _train(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise EggError(f"{out} already exists; pass --overwrite to replace it")
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    if device == "auto":
+        device = "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EggError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    split = None if args.split == "all" else args.split
+    poses, report = collect_poses(args.data, args.format, split, args.speakers, not args.no_mirror)
+    log.info("%s", report.summary())
+    model, info = train_autoencoder(poses, epochs=args.epochs, batch_size=args.batch_size,
+                                    lr=args.lr, seed=args.seed, device=device)
+    info.update(data=str(args.data), split=args.split, clips=len(report.used))
+    save_evaluator(model, out, info, overwrite=args.overwrite)
+    print(f"wrote {out}: {info['windows']} windows, final loss {info['final_loss']:.4f}")
+    print(f"NOTE: {NOT_COMPARABLE}")
 
 
 if __name__ == "__main__":

@@ -27,13 +27,11 @@ import numpy as np
 import soundfile as sf
 
 from egg_core.errors import AudioError
-
-# Extensions read through libsndfile (MP3 needs libsndfile >= 1.1, else ffmpeg).
-SOUNDFILE_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
-# Extensions only ffmpeg can decode; accepted when ffmpeg is installed.
-FFMPEG_ONLY_EXTENSIONS: tuple[str, ...] = (".m4a", ".aac", ".webm", ".mp4", ".wma")
-#: Extensions this module accepts (the ffmpeg-only ones need ``ffmpeg`` on PATH).
-AUDIO_EXTENSIONS: tuple[str, ...] = SOUNDFILE_EXTENSIONS + FFMPEG_ONLY_EXTENSIONS
+from egg_core.formats.extensions import (  # noqa: F401 - re-exported for callers
+    AUDIO_EXTENSIONS,
+    FFMPEG_ONLY_EXTENSIONS,
+    SOUNDFILE_EXTENSIONS,
+)
 
 DEFAULT_SAMPLE_RATE = 16000
 

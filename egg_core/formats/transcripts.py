@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from egg_core.atomic import OutputExistsError, atomic_path
+from egg_core.atomic import atomic_path, check_target
 from egg_core.errors import TranscriptError
+from egg_core.formats.extensions import TRANSCRIPT_EXTENSIONS  # noqa: F401 - re-exported
 
 #: Interval labels that mean "no word here" in TextGrids written by common aligners.
 SILENCE_MARKS: frozenset[str] = frozenset({"", "sil", "sp", "spn", "<sil>", "<sp>", "<p:>", "<eps>", "#"})
 
-TRANSCRIPT_EXTENSIONS: tuple[str, ...] = (".textgrid", ".json", ".srt", ".vtt", ".txt")
 
 
 @dataclass(frozen=True)
@@ -553,11 +553,7 @@ def read_transcript(path: str | Path, tier: str | None = None) -> Transcript:
 
 
 def _write_atomic(path: Path, content: str, overwrite: bool) -> None:
-    if path.is_dir():
-        raise TranscriptError(f"Cannot write {path}: it is a folder; give a file name.")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; choose another name or allow overwriting (overwrite=True / --overwrite).")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_target(path, overwrite)
     with atomic_path(path) as tmp:
         tmp.write_text(content, encoding="utf-8", newline="\n")
 
