@@ -45,6 +45,7 @@ egg_core works as before: :func:`skeleton_for_motion` falls back to
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import zipfile
 from pathlib import Path
@@ -53,6 +54,8 @@ from typing import Any
 import numpy as np
 
 from egg_core.errors import EggError
+from egg_core.rotations import axis_angle_to_matrix
+from egg_core.skeleton import SMPLX
 
 ENV_VAR = "EGGESTURE_SMPLX_DIR"
 GENDERS = ("neutral", "male", "female")
@@ -80,6 +83,7 @@ __all__ = [
     "BodyModelError",
     "find_model_file",
     "load_body_model",
+    "pose_features",
     "model_file_names",
     "resolve_model_dir",
     "skeleton_for_motion",
@@ -93,7 +97,6 @@ class BodyModelError(EggError):
 
 def smplx_available() -> bool:
     """Whether the optional ``smplx`` package can be imported (without importing it)."""
-    import importlib.util
 
     return importlib.util.find_spec("smplx") is not None
 
@@ -184,7 +187,6 @@ def _parents_from_kintree(kintree: np.ndarray) -> tuple[int, ...]:
 
 
 def _expected_parents() -> tuple[int, ...]:
-    from egg_core.skeleton import SMPLX
 
     return tuple(SMPLX.parents)
 
@@ -241,6 +243,16 @@ def _frozen(a: np.ndarray, dtype: Any) -> np.ndarray:
     out = np.ascontiguousarray(a, dtype=dtype)
     out.flags.writeable = False
     return out
+
+
+def pose_features(poses: Any) -> np.ndarray:
+    """``(..., 486)`` pose-corrective input of ``(..., 55, 3)`` axis-angle: ``R_j - I``, joints 1..54.
+
+    Also the values of the body mesh's corrective shape keys in Blender, which is why it is
+    a function of the poses alone.
+    """
+    rot = axis_angle_to_matrix(np.asarray(poses, dtype=np.float64))
+    return (rot[..., 1:, :, :] - np.eye(3)).reshape(rot.shape[:-3] + (NUM_POSE_FEATURES,))
 
 
 class BodyModel:
@@ -379,7 +391,6 @@ class BodyModel:
         rest pelvis position, so FK with root translation ``trans`` puts the pelvis where
         ``smplx`` does (``J_pelvis + transl``).
         """
-        from egg_core.skeleton import SMPLX
 
         joints = self.rest_joints(betas)
         offsets = joints.copy()
@@ -404,10 +415,7 @@ class BodyModel:
 
     def pose_features(self, poses: Any, add_hands_mean: bool = False) -> np.ndarray:
         """``(..., 486)``: the entries of ``R_j - I`` for joints 1..54, the pose-corrective input."""
-        from egg_core.rotations import axis_angle_to_matrix
-
-        rot = axis_angle_to_matrix(self.full_pose(poses, add_hands_mean))
-        return (rot[..., 1:, :, :] - np.eye(3)).reshape(rot.shape[:-3] + (NUM_POSE_FEATURES,))
+        return pose_features(self.full_pose(poses, add_hands_mean))
 
     def pose_offsets(self, poses: Any, add_hands_mean: bool = False) -> np.ndarray:
         """Pose-corrective vertex displacements ``(..., V, 3)`` (added before skinning)."""
@@ -428,7 +436,6 @@ class BodyModel:
         regression, pose correctives, rigid transforms down the chain, linear blend skinning,
         then translation. Memory grows with ``batch x V``; pass a few frames at a time.
         """
-        from egg_core.rotations import axis_angle_to_matrix
 
         full = self.full_pose(poses, add_hands_mean)
         batch = full.shape[:-2]
@@ -543,7 +550,6 @@ def skeleton_for_motion(
     file, a configured folder with no usable file, or a broken file raise
     :class:`BodyModelError` (a setting the user made should not be ignored silently).
     """
-    from egg_core.skeleton import SMPLX
 
     if resolve_model_dir(model_dir) is None:
         return SMPLX

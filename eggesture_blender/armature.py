@@ -22,12 +22,10 @@ import numpy as np
 from mathutils import Matrix
 
 from ._core import core
+from .axes import Y_UP_TO_Z_UP, smplx_from_armature, y_up_to_z_up
 from .keyframes import BoneChannels
 
 ROOT_BONE = "root"
-
-#: Y-up (SMPL-X) -> Z-up (Blender): (x, y, z) -> (x, -z, y).
-Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 #: Alternative names seen in SMPL-X armatures from other tools (Meshcapade drops "_smplhf").
 _ALIASES = {
@@ -161,7 +159,7 @@ def create_smplx_armature(
     """
     skel = smplx_skeleton()
     rest_y = np.asarray(skel.rest_positions(), dtype=np.float64) + standing_offset()
-    rest_z = rest_y @ Y_UP_TO_Z_UP.T
+    rest_z = y_up_to_z_up(rest_y)
     children: dict[int, list[int]] = {}
     for j, p in enumerate(skel.parents):
         children.setdefault(p, []).append(j)
@@ -230,7 +228,7 @@ def basis_quaternions(obj: bpy.types.Object, bone_map: BoneMap) -> dict[int, np.
     world, R_obj: the object's world rotation); a bone with rest rotation B then needs
     ``M = B^T A``.
     """
-    a, _ = _smplx_from_armature(obj)
+    a, _ = smplx_from_armature(obj)
     out: dict[int, np.ndarray | None] = {}
     for j, name in bone_map.bones.items():
         b = np.array(obj.data.bones[name].matrix_local.to_3x3().normalized())
@@ -249,14 +247,6 @@ def standing_offset() -> np.ndarray:
     return np.array([0.0, float(getattr(core("skeleton"), "STANDING_TRANS_Y", 0.0)), 0.0])
 
 
-def _smplx_from_armature(obj: bpy.types.Object) -> tuple[np.ndarray, float]:
-    """(A, s): armature-space vector v is the SMPL-X (Y-up, metres) vector ``s * A.T @ v``."""
-    world = obj.matrix_world.to_3x3()
-    scale = float(np.mean(world.to_scale())) or 1.0
-    rot = np.array(world.normalized())
-    return rot.T @ Y_UP_TO_Z_UP, scale
-
-
 def pelvis_displacement(obj: bpy.types.Object, pelvis_bone: str, trans: np.ndarray) -> np.ndarray:
     """Y-up displacement (metres) of the pelvis from the armature's rest pelvis, per frame.
 
@@ -269,7 +259,7 @@ def pelvis_displacement(obj: bpy.types.Object, pelvis_bone: str, trans: np.ndarr
     trans = np.asarray(trans, dtype=np.float64)
     eye = np.broadcast_to(np.eye(3), (len(trans), skel.num_joints, 3, 3))
     positions, _ = fk(skel, eye, trans)
-    a, scale = _smplx_from_armature(obj)
+    a, scale = smplx_from_armature(obj)
     rest = scale * (a.T @ np.array(obj.data.bones[pelvis_bone].head_local))
     return positions[:, 0, :] - rest
 
@@ -291,7 +281,7 @@ def pose_channels(
     translate = translate and trans is not None
     bone_map = require_bones(obj, sorted(set(joint_indices) | ({0} if translate else set())))
     basis = basis_quaternions(obj, bone_map)
-    _, scale = _smplx_from_armature(obj)
+    _, scale = smplx_from_armature(obj)
     channels: dict[str, BoneChannels] = {}
     poses = np.asarray(poses, dtype=np.float64)
     for j in joint_indices:

@@ -44,6 +44,7 @@ from mathutils import Matrix
 from . import armature as arm
 from . import compat, keyframes
 from ._core import core
+from .axes import Y_UP_TO_Z_UP, smplx_from_armature, y_up_to_z_up
 from .keyframes import BoneChannels
 
 BODY_PROP = "eggesture_body"  # custom property on the armature object (see module docstring)
@@ -54,7 +55,6 @@ EXPRESSION_PREFIX = "Exp"
 #: Pose features (entries of R - I) lie in [-2, 2]; expressions are well inside +-10.
 SLIDER_LIMIT = 10.0
 
-C = arm.Y_UP_TO_Z_UP  # Y-up (SMPL-X) -> Z-up (Blender): (x, y, z) -> (x, -z, y)
 
 
 def _body_model_module():
@@ -121,7 +121,7 @@ def rest_joints_z_up(body_model: Any, betas: Any = None) -> np.ndarray:
     added, so the body stands on the floor without root motion.
     """
     joints = body_model.rest_joints(betas) + arm.standing_offset()
-    return joints @ C.T
+    return y_up_to_z_up(joints)
 
 
 def _bone_length(j: int, heads: np.ndarray, children: dict[int, list[int]]) -> float:
@@ -142,7 +142,7 @@ def fit_armature_to_joints(armature_obj: bpy.types.Object, heads_z: np.ndarray,
     children: dict[int, list[int]] = {}
     for j, p in enumerate(parents):
         children.setdefault(p, []).append(j)
-    rest_rot = Matrix(C.tolist()).to_4x4()
+    rest_rot = Matrix(Y_UP_TO_Z_UP.tolist()).to_4x4()
     view_layer = bpy.context.view_layer
     previous_active = view_layer.objects.active
     if bpy.context.mode != "OBJECT" and bpy.ops.object.mode_set.poll():
@@ -319,7 +319,7 @@ def build_body_for_armature(
     fitted = body_model.fit_betas(betas)
     rest_y = body_model.shaped_vertices(fitted) + arm.standing_offset()
     label = name or f"{armature_obj.name} body"
-    mesh = _new_mesh(label, rest_y @ C.T, body_model.faces)
+    mesh = _new_mesh(label, y_up_to_z_up(rest_y), body_model.faces)
     body = bpy.data.objects.new(label, mesh)
     for collection in armature_obj.users_collection:
         collection.objects.link(body)
@@ -335,32 +335,19 @@ def build_body_for_armature(
 
     if pose_correctives or (expressions and body_model.num_expressions):
         body.shape_key_add(name="Basis", from_mix=False)
-        rest_z = rest_y @ C.T
+        rest_z = y_up_to_z_up(rest_y)
     if pose_correctives:
         posedirs = body_model.posedirs
         for p in range(posedirs.shape[-1]):
-            _add_shape_key(body, corrective_key_name(p, joint_names), rest_z + posedirs[:, :, p] @ C.T)
+            _add_shape_key(body, corrective_key_name(p, joint_names), rest_z + y_up_to_z_up(posedirs[:, :, p]))
     if expressions:
         for e in range(body_model.num_expressions):
             _add_shape_key(body, expression_key_name(e),
-                           rest_z + body_model.expression_dirs[:, :, e] @ C.T)
+                           rest_z + y_up_to_z_up(body_model.expression_dirs[:, :, e]))
     return body
 
 
 # --------------------------------------------------------------------------- keying
-
-
-def pose_features(poses: np.ndarray) -> np.ndarray:
-    """(T, 486) corrective shape-key values: entries of ``R_j - I`` for joints 1..54."""
-    rot = np.asarray(core("rotations").axis_angle_to_matrix(np.asarray(poses, dtype=np.float64)))
-    return (rot[:, 1:] - np.eye(3)).reshape(len(rot), -1)
-
-
-def _armature_frame(obj: bpy.types.Object) -> tuple[np.ndarray, float]:
-    """(A, s): a vector v in armature space is the SMPL-X vector ``s * A.T @ v`` (as .armature)."""
-    world = obj.matrix_world.to_3x3()
-    scale = float(np.mean(world.to_scale())) or 1.0
-    return np.array(world.normalized()).T @ C, scale
 
 
 def body_pose_channels(
@@ -387,7 +374,7 @@ def body_pose_channels(
     translate = translate and trans is not None
     bone_map = arm.require_bones(armature_obj, sorted(set(joint_indices) | {0}))
     basis = arm.basis_quaternions(armature_obj, bone_map)
-    a, scale = _armature_frame(armature_obj)
+    a, scale = smplx_from_armature(armature_obj)
     rotations = core("rotations")
 
     locations: dict[int, np.ndarray] = {}
@@ -465,7 +452,7 @@ def key_body_shapes(
         raise ValueError(f"poses shape {poses.shape}, want ({len(frames)}, 55, 3)")
     wanted = set(range(1, 55) if joint_indices is None else (int(j) for j in joint_indices))
     curves: list[tuple[str, str, np.ndarray]] = []
-    features = pose_features(poses)
+    features = core("body_model").pose_features(poses)
     for p in range(features.shape[1]):
         joint = p // 9 + 1
         key_name = corrective_key_name(p, joint_names)

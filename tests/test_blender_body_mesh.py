@@ -19,7 +19,8 @@ pytestmark = pytest.mark.blender
 
 from egg_core.body_model import ENV_VAR, BodyModelError, load_body_model  # noqa: E402
 from eggesture_blender import body_mesh  # noqa: E402
-from eggesture_blender.armature import Y_UP_TO_Z_UP, standing_offset  # noqa: E402
+from eggesture_blender.armature import standing_offset  # noqa: E402
+from eggesture_blender.axes import Y_UP_TO_Z_UP  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from smplx_fixture import SMPLX_JOINT_NAMES, write_synthetic_smplx  # noqa: E402
