@@ -120,6 +120,27 @@ def test_cache_reused_and_rebuilt_when_inputs_change(trees, tmp_path, monkeypatc
     assert sorted(calls) == ["cut", "take2"]
 
 
+@pytest.mark.parametrize("module, name", [("audio", "AUDIO_FEATURE_VERSION"),
+                                          ("text", "TEXT_FEATURE_VERSION")])
+def test_cache_rebuilt_when_the_feature_code_changes(trees, tmp_path, monkeypatch, module, name):
+    """A user who updates egg_core must not train on features computed by the old code."""
+    from egg_core.model import audio as audio_mod
+    from egg_core.model import text as text_mod
+
+    root = trees["folder"]
+    D.load_clips(root, SETTINGS, cache_dir=tmp_path, progress=False)
+    calls = []
+    real = D.compute_clip_features
+    monkeypatch.setattr(D, "compute_clip_features", lambda src, s: calls.append(src.name) or real(src, s))
+    D.load_clips(root, SETTINGS, cache_dir=tmp_path, progress=False)
+    assert calls == ["cut"]  # cached
+    target = audio_mod if module == "audio" else text_mod
+    monkeypatch.setattr(target, name, getattr(target, name) + 1)
+    calls.clear()
+    D.load_clips(root, SETTINGS, cache_dir=tmp_path, progress=False)
+    assert sorted(calls) == ["cut", "take1", "take2"]
+
+
 def test_windows_and_mirroring(trees, tmp_path):
     from egg_core.model.representation import poses_to_features
     from egg_core.skeleton import mirror_poses

@@ -47,15 +47,28 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
-from egg_core.motion import Motion
+from egg_core.formats.audio import AUDIO_EXTENSIONS, load_audio
+from egg_core.formats.beat2 import read_beat2_npz
+from egg_core.formats.bvh import bvh_to_motion, read_bvh
+from egg_core.formats.extensions import TRANSCRIPT_EXTENSIONS
+from egg_core.formats.transcripts import read_transcript
+from egg_core.model import audio as audio_mod
+from egg_core.model import text as text_mod
+from egg_core.model.audio import compute_audio_features
+from egg_core.model.representation import poses_to_features
+from egg_core.model.text import TEXT_FEATURE_DIM, compute_text_features, resolve_text_encoder
+from egg_core.motion import Motion, resample_motion
+from egg_core.rotations import matrix_to_axis_angle
+from egg_core.skeleton import SMPLX, mirror_poses
+from training.metrics import EVAL_FPS, joint_positions, joint_speeds
 
 FORMATS = ("beat2", "trinity", "folder")
 CACHE_VERSION = 2
 MOTION_EXTENSIONS = (".npz", ".bvh")
-TRANSCRIPT_EXTENSIONS = (".textgrid", ".json", ".srt", ".vtt", ".txt")
 LABELS_SUFFIX = ".labels.json"
 SPLITS = ("train", "val", "test", "additional", "all")
 #: A motion and its audio may differ by this much (seconds, or this fraction) before the
@@ -153,12 +166,6 @@ def _index_by_stem(files: Iterable[Path], exts: Sequence[str]) -> dict[str, Path
     return out
 
 
-def _audio_exts() -> tuple[str, ...]:
-    from egg_core.formats.audio import AUDIO_EXTENSIONS
-
-    return tuple(AUDIO_EXTENSIONS)
-
-
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, split: str, data_required: bool = True,
                           data_help: str = "dataset folder (BEAT2, Trinity or new-speaker layout)") -> None:
     """The dataset options every training CLI shares (--data, --format, --split, --speakers)."""
@@ -218,7 +225,7 @@ def _discover_beat2(root: Path, report: DataReport, speakers: Sequence[str | int
     wave_dir = _subdir(root, "wave16k")
     tg_dir = _subdir(root, "textgrid")
     motions = _index_by_stem(motion_dir.iterdir(), (".npz",))
-    waves = _index_by_stem(wave_dir.iterdir(), _audio_exts()) if wave_dir else {}
+    waves = _index_by_stem(wave_dir.iterdir(), AUDIO_EXTENSIONS) if wave_dir else {}
     grids = _index_by_stem(tg_dir.iterdir(), (".textgrid",)) if tg_dir else {}
     if wave_dir is None:
         report.notes.append(f"{root} has no wave16k/ folder")
@@ -249,7 +256,7 @@ def _discover_trinity(root: Path, report: DataReport) -> list[ClipSource]:
     tr_dir = _subdir(root, "Transcripts") or _subdir(root, "Transcript")
     assert motion_dir is not None and audio_dir is not None  # detect_format checked
     motions = _index_by_stem(motion_dir.iterdir(), (".bvh",))
-    audios = _index_by_stem(audio_dir.iterdir(), _audio_exts())
+    audios = _index_by_stem(audio_dir.iterdir(), AUDIO_EXTENSIONS)
     trans = _index_by_stem(tr_dir.iterdir(), (".json",)) if tr_dir else {}
     clips = []
     for stem in sorted(set(motions) | set(audios)):
@@ -263,7 +270,7 @@ def _discover_trinity(root: Path, report: DataReport) -> list[ClipSource]:
 
 
 def _discover_folder(root: Path, report: DataReport) -> list[ClipSource]:
-    audio_exts = _audio_exts()
+    audio_exts = AUDIO_EXTENSIONS
     by_dir: dict[Path, list[Path]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -327,7 +334,6 @@ def bvh_joint_map(bvh_names: Sequence[str]) -> dict[int, int]:
     one to one; other skeletons go through a table of common mocap names (Hips, Spine,
     LeftArm, LeftHandIndex1, ...).
     """
-    from egg_core.skeleton import SMPLX
 
     exact = {n.split(":")[-1].lower(): i for i, n in enumerate(bvh_names)}
     smplx_names = [n.lower() for n in SMPLX.joint_names]
@@ -355,8 +361,6 @@ def bvh_to_smplx_poses(bvh_names: Sequence[str], bvh_parents: Sequence[int], loc
     identity. Rest-pose differences between the two skeletons (T-pose vs A-pose, bone
     axes) are not corrected: a model trained on one skeleton learns in its space.
     """
-    from egg_core.rotations import matrix_to_axis_angle
-    from egg_core.skeleton import SMPLX
 
     rot = np.asarray(local_rotmats, dtype=np.float64)
     T, J = rot.shape[:2]
@@ -388,11 +392,8 @@ def bvh_to_smplx_poses(bvh_names: Sequence[str], bvh_parents: Sequence[int], loc
 def read_clip_motion(path: Path) -> Motion:
     """Read a motion file (BEAT2 npz or BVH) as an SMPL-X :class:`Motion` at its own rate."""
     if path.suffix.lower() == ".npz":
-        from egg_core.formats.beat2 import read_beat2_npz
 
         return read_beat2_npz(path)
-    from egg_core.formats.bvh import bvh_to_motion, read_bvh
-    from egg_core.skeleton import SMPLX
 
     bvh = read_bvh(path)
     names = list(bvh.skeleton.joint_names)
@@ -443,15 +444,14 @@ class DataSettings:
         )
 
     def key(self) -> str:
-        from egg_core.model import audio as audio_mod
-        from egg_core.model.text import TEXT_FEATURE_DIM, resolve_text_encoder
 
         blob = json.dumps(
             {
                 **asdict(self),
                 "text_encoder": resolve_text_encoder(self.text_encoder),
                 "audio_dim": audio_mod.AUDIO_FEATURE_DIM,
-                "audio_version": getattr(audio_mod, "FEATURE_VERSION", 0),
+                "audio_version": audio_mod.AUDIO_FEATURE_VERSION,
+                "text_version": text_mod.TEXT_FEATURE_VERSION,
                 "text_dim": TEXT_FEATURE_DIM,
                 "cache_version": CACHE_VERSION,
             },
@@ -507,12 +507,6 @@ class ClipProblem(Exception):
 
 def compute_clip_features(src: ClipSource, settings: DataSettings) -> dict[str, np.ndarray]:
     """Read one clip's files and compute every cached array (see :class:`PreparedClip`)."""
-    from egg_core.formats.audio import load_audio
-    from egg_core.model.audio import compute_audio_features
-    from egg_core.model.representation import poses_to_features
-    from egg_core.model.text import compute_text_features
-    from egg_core.motion import resample_motion
-    from egg_core.skeleton import mirror_poses
 
     try:
         motion = read_clip_motion(src.motion)
@@ -530,7 +524,6 @@ def compute_clip_features(src: ClipSource, settings: DataSettings) -> dict[str, 
         )
     words = None
     if src.transcript is not None:
-        from egg_core.formats.transcripts import read_transcript
 
         try:
             words = read_transcript(src.transcript).words
@@ -567,8 +560,6 @@ def compute_clip_features(src: ClipSource, settings: DataSettings) -> dict[str, 
 
 def _speed_statistics(motion: Motion) -> tuple[np.ndarray, int]:
     """Sum over frames of each joint's FK speed at 30 fps, and the frame count (BC normaliser)."""
-    from egg_core.motion import resample_motion
-    from training.metrics import EVAL_FPS, joint_positions, joint_speeds
 
     m30 = motion if abs(motion.fps - EVAL_FPS) < 1e-6 else resample_motion(motion, EVAL_FPS)
     speeds = joint_speeds(joint_positions(m30.poses, m30.trans), EVAL_FPS)
@@ -596,7 +587,6 @@ def prepare_clips(
     progress: bool = True,
 ) -> list[PreparedClip]:
     """Features of every clip, from the cache when present; unusable clips go to ``report``."""
-    from tqdm import tqdm
 
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = folder / settings.key()

@@ -33,6 +33,9 @@ from egg_core.errors import EggError
 N_MELS = 64
 SUBFRAMES = 4
 AUDIO_FEATURE_DIM = N_MELS + 3
+#: Bump whenever :func:`compute_audio_features` would give other numbers for the same audio:
+#: training's feature cache is keyed on it, so cached features of the old kind are rebuilt.
+AUDIO_FEATURE_VERSION = 1
 _LOG_FLOOR = 1e-5
 _CHUNK = 4096  # sub-frames per chunk
 

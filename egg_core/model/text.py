@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 WORD_DIM = 384
 TEXT_FEATURE_DIM = WORD_DIM + 1
+#: Bump whenever :func:`compute_text_features` would give other numbers for the same words
+#: (training's feature cache is keyed on it).
+TEXT_FEATURE_VERSION = 1
 SILENCE_CHANNEL = WORD_DIM
 TEXT_ENCODERS = ("auto", "minilm", "hashed")
 _CHUNK_WORDS = 96
