@@ -1,104 +1,27 @@
 """Entropy-guided vector quantizer (paper §3.1-3.3, eqs. 1-10).
 
 Hard path (what the decoder sees): nearest code by L2 distance (eq. 1), straight-through
-gradient (eq. 3) and the VQ-VAE codebook/commitment pair (eq. 4).
+gradient (eq. 3) and the VQ-VAE codebook/commitment pair (eq. 4, in its standard form with
+``beta`` on the encoder side).
 
 Soft path (what the entropy regulariser sees): a differentiable estimate of how often each
-code is used (eqs. 5-8) whose entropy (eq. 9) is maximised, so gradients reach the encoder
-and the codebook and push the latents to spread over the codebook.
+code is used whose entropy is maximised, so gradients reach the encoder and the codebook and
+push the latents to spread over the codebook: scaled cosine similarity as logits (eqs. 5-6,
+``cosine_temperature``), Gumbel noise (eq. 7; ``gumbel=False`` gives the softmax ablation),
+the batch mean in a stop-gradient moving average started at zero with bias correction
+(eq. 8; buffers ``usage_ema`` and ``ema_steps``), and the loss ``1 - H(p_t) / log K`` (eq. 9).
 
-Readings of the paper that this module documents:
+Why latents and codes live on the unit sphere by default (``normalize=True`` from
+:class:`~egg_core.model.eggesture.EGGestureConfig`): the entropy is computed from the soft
+assignment but usage is decided by the hard one, and only on the sphere is the nearest code
+also the most cosine-similar one, so raising the soft entropy raises hard usage. On the sphere
+the codes start as random directions; raw latents (the tiny preset) start from data
+(``data_init``). Nothing revives dead codes later: the vanilla baseline must show the low
+usage the paper reports.
 
-* **Eq. 4.** The paper writes ``(z - sg(e)) + beta * (sg(z) - e)``, i.e. beta on the codebook
-  side. We use the standard VQ-VAE pair (van den Oord et al.) with squared distances,
-  ``||sg(z) - e||^2 + beta * ||z - sg(e)||^2``: the codebook always follows the encoder at
-  full weight and ``beta`` (paper value 0.1) only scales how strongly the encoder is pulled
-  towards its code. ``beta`` stays configurable.
-* **Eqs. 5-6.** Eq. 6 takes ``log(s)`` of a dot-product similarity that can be zero or
-  negative, which is undefined. We use the scaled cosine similarity directly as logits,
-  ``l_k = cos(z, e_k) / t_cos`` (``t_cos`` = ``cosine_temperature``): a softmax over
-  ``exp(l_k)`` is the well-defined version of "probability proportional to similarity", is
-  bounded (``|l_k| <= 1/t_cos``) and keeps the paper's choice of cosine similarity.
-  Gumbel noise ``-log(-log u)`` (eq. 7) is added and the result divided by ``tau`` (eq. 6);
-  with ``gumbel=False`` it is a plain softmax (the ablation of Table 5). ``similarity="l2"``
-  (not the paper's; for experiments) uses ``-||z - e||^2 / (t_l2 * sg(mean_i min_k ||z_i - e_k||^2))``,
-  i.e. distances in units of the batch's mean quantisation error.
-* **Soft and hard assignment must agree** (``normalize=True``, what :class:`EGGestureConfig`
-  uses by default). The entropy is computed from the *soft* assignment but codebook usage
-  is decided by the *hard* one; if the two disagree, maximising the soft entropy does
-  nothing for usage. Measured on the real BEAT2 take (VQ-VAE alone, K=256, D=64, 300 steps,
-  ``python -m training.quantizer_diag``, docs/ABLATION.md): with raw latents and cosine logits at
-  ``t_cos=0.1`` the soft usage entropy was 0.97-0.99 of its maximum (entropy loss ~0.01)
-  while the hard assignment hit 4-10 % of the codes (perplexity 5-8). Cause: the encoder's
-  latents grow (norm ~3.8) while the data-initialised codes stay small (~0.34), so every
-  code is almost equidistant from every latent (nearest 20.4 vs median 22.7 squared
-  distance); the nearest-code winner is decided by norms, the cosine soft assignment by
-  directions, and neither a sharper cosine (``t_cos=0.01``) nor the l2 form above fixed it
-  (usage 6-8 %). With ``normalize=True`` latents and codes are projected to the unit sphere
-  before quantisation (as in ViT-VQGAN's l2-normalised codes), so the L2 nearest code *is*
-  the cosine-most-similar code and the cosine softmax at a sharp ``t_cos`` is a smoothed
-  version of the hard rule. Same experiment: vanilla (no entropy) 9 % usage / perplexity 16;
-  entropy weight 0.1 at ``t_cos`` 0.1 / 0.03 / 0.01: 32 / 66 / 63 % usage, perplexity
-  43 / 134 / 120, reconstruction L1 0.048 / 0.045 / 0.047 (vanilla 0.051). Entropy weight
-  1.0 at 0.03 fell back to 18 %: a too-strong term is satisfied by making each soft
-  assignment uniform. :class:`EGGestureConfig` defaults: ``normalize_latents`` on,
-  ``t_cos = 0.03``, entropy weight 0.1 (this class keeps ``normalize=False`` as its own
-  default, the plain VQ-VAE form).
-  The structure stays the paper's: similarity -> Gumbel-softmax -> batch mean -> moving
-  average with stop-gradient -> entropy. On the sphere the codes start as random directions
-  (``data_init=False``, see the last section for why).
-* **Eq. 8.** The batch-mean soft assignment ``p_batch`` enters a moving average
-  ``p_t = alpha * sg(p_{t-1}) + (1 - alpha) * p_batch`` held in a buffer (like batch-norm
-  running statistics). The buffer is only advanced in training mode. The paper leaves ``p_0``
-  open; we start from ``p_0 = 0`` and divide by ``1 - alpha^t`` (the bias correction of Adam's
-  moments), so ``p_1 = p_batch`` and every ``p_t`` is a weighted mean of the batches seen so far.
-  Why not a uniform ``p_0``: the uniform distribution is the entropy maximum, so for the first
-  ~``3 / (1 - alpha)`` steps the estimate was dominated by the prior, the entropy loss started
-  near its floor (0) and its gradient was nearly zero (at the uniform point ``dH/dp`` is the
-  same for every code) during exactly the steps in which an untrained encoder collapses onto a
-  few codes. The buffer ``usage_ema`` holds the corrected ``p_t`` (a distribution at every
-  step); ``ema_steps`` counts the updates. Checkpoints from before the correction carry no
-  ``ema_steps`` and are read as long-running averages (correction 1).
-* **Eq. 9.** ``H(p_t) = -sum p log p`` is returned as a value to maximise; the loss term is
-  ``1 - H / log K``, which lies in [0, 1] and has the gradient of ``-H / log K``.
-
-Dead-code handling (codebook resets, k-means restarts) is not part of the paper and is not
-done here: the vanilla baseline must show the low usage the paper reports. Initialisation
-depends on the geometry:
-
-* **Raw latents** (``normalize=False``; the tiny test preset) use ``data_init=True``: on the
-  first training batch the codes are set to randomly chosen latents of that batch (plus a
-  little noise). With the usual tiny uniform init the encoder's latents are orders of
-  magnitude larger than the codes, one code wins every assignment at step one and neither the
-  reconstruction nor the entropy term can recover (the entropy gradient acts on directions,
-  the collapse is one of norms).
-* **Unit-sphere latents** (``normalize=True``; :class:`EGGestureConfig`'s default) keep the
-  random init (``data_init=False``), now random *directions*, so norms cannot mismatch. Data
-  init hides the collapse from the entropy term here: an untrained encoder's latent
-  directions are nearly identical, so data-initialised codes sit in one narrow cone, every
-  latent is almost equally similar to every code, each soft assignment is broad and the
-  batch-mean usage looks uniform while the hard assignment uses a handful of codes. The
-  entropy loss then starts near 0 and *rises* as training separates the codes. With random
-  directions the soft usage tracks the hard one from the first step and the entropy loss
-  falls as usage rises. Measured on the real take's training part (VQ-VAE only, K = 256,
-  400 steps, ``python -m training.quantizer_diag --data REAL_TRAIN --steps 400
-  --report-every 100 normalize_latents=True cosine_temperature=0.03 codebook_data_init=B``):
-
-  ================================  =====================  =====================
-  after step 1 -> step 400          data init (B=True)     random (B=False)
-  ================================  =====================  =====================
-  mean pairwise cosine of codes     0.95 -> 0.46           0.01 -> 0.21
-  soft usage entropy / log K        0.99 -> 0.95           0.53 -> 0.92
-  hard perplexity                   13.5 -> 139            3.7 -> 153
-  entropy loss of the step          0.011 -> 0.043 (300)   0.64 -> 0.097 (300)
-  reconstruction L1 at the end      0.0406                 0.0399
-  ================================  =====================  =====================
-
-  Both end at similar usage here; what data init breaks is the entropy term's signal early
-  on, and with it the claim "the entropy loss falls as usage rises" (tests/test_training.py,
-  the real-take test, checks it for the full model).
-
-Either way this is an initialisation, applied once; nothing revives codes later.
+The readings of the paper where it is ambiguous or ill-defined (eq. 4's beta, eq. 6's
+``log`` of a similarity, eq. 8's ``p_0``) and the measurements behind every default are in
+``docs/QUANTIZER.md``.
 """
 
 from __future__ import annotations
