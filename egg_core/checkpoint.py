@@ -22,9 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
 
 from egg_core.atomic import atomic_path
 from egg_core.errors import CheckpointError, DeviceError
+from egg_core.model.eggesture import EGGesture, EGGestureConfig
+from egg_core.model.text import resolve_text_encoder
 
 FORMAT_NAME = "eggesture-checkpoint"
 FORMAT_VERSION = 1
@@ -86,7 +90,6 @@ def _jsonable(obj: Any) -> Any:
 
 def default_metadata(model: torch.nn.Module) -> dict[str, Any]:
     """Metadata every checkpoint carries; the caller's dict is merged over it."""
-    from egg_core.model.text import resolve_text_encoder
 
     cfg = model.config
     try:
@@ -113,7 +116,6 @@ def default_metadata(model: torch.nn.Module) -> dict[str, Any]:
 def save_checkpoint(model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None,
                     overwrite: bool = False) -> Path:
     """Write ``model`` (an :class:`EGGesture`) to ``path`` (+ ``.json`` sidecar); returns the weights path."""
-    from safetensors.torch import save_file
 
     weights, sidecar = _paths(path)
     if not overwrite:
@@ -144,7 +146,6 @@ def _read_doc(weights: Path, sidecar: Path) -> dict[str, Any]:
             raise CheckpointError(f"checkpoint metadata {sidecar} is not valid JSON ({exc}); "
                                   "the file is corrupt, re-save or re-download the checkpoint") from exc
     else:
-        from safetensors import safe_open
 
         try:
             with safe_open(str(weights), framework="pt") as f:
@@ -171,10 +172,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tu
     The metadata dict is the sidecar's ``metadata`` plus ``config`` and ``format_version``.
     Missing, corrupt or incompatible files raise :class:`CheckpointError`.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
-    from egg_core.model.eggesture import EGGesture, EGGestureConfig
 
     weights, sidecar = _paths(path)
     if not weights.exists():

@@ -18,6 +18,8 @@ import numpy as np
 
 from egg_core.atomic import atomic_path, check_target
 from egg_core.errors import EggError
+from egg_core.rotations import axis_angle_to_matrix
+from egg_core.skeleton import SMPLX, forward_kinematics
 
 if TYPE_CHECKING:
     from egg_core.motion import Motion
@@ -47,8 +49,6 @@ def check_preview_target(path: str | Path, overwrite: bool) -> Path:
 
 def joint_positions(motion: Motion) -> np.ndarray:
     """World joint positions ``(T, 55, 3)`` of ``motion`` on the project's SMPL-X skeleton."""
-    from egg_core.rotations import axis_angle_to_matrix
-    from egg_core.skeleton import SMPLX, forward_kinematics
 
     pos, _ = forward_kinematics(SMPLX, axis_angle_to_matrix(motion.poses.astype(np.float64)),
                                 motion.trans.astype(np.float64))
@@ -59,7 +59,6 @@ def render_frames(motion: Motion, fps: float, size: tuple[int, int] = (360, 480)
     """Yield RGB ``PIL.Image`` frames of the stick figure at ``fps``."""
     from PIL import Image, ImageDraw
 
-    from egg_core.skeleton import SMPLX
 
     step = max(1, int(round(motion.fps / fps)))
     pos = joint_positions(motion)[::step]

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from egg_core.errors import EggError
 from egg_core.formats.transcripts import Word, split_words
@@ -264,7 +265,6 @@ def synthesize(text: str, path: str | Path, voice: str = "en-us", rate_wpm: int 
     The WAV keeps espeak-ng's native rate (22050 Hz); words carry the text as written
     (punctuation included, as espeak-ng delimits words) and times in seconds.
     """
-    import soundfile as sf
 
     wave, rate, words = synthesize_array(text, voice, rate_wpm, pitch)
     sf.write(str(path), wave, rate, subtype="PCM_16")

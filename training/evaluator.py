@@ -25,10 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
 
 from egg_core.atomic import atomic_path
 from egg_core.errors import CheckpointError, EggError
+from egg_core.rotations import axis_angle_to_rot6d
+from training.metrics import frechet_distance
 
 NOT_COMPARABLE = (
     "FGD from the project's own evaluator autoencoder: NOT comparable to published FGD/FID "
@@ -93,7 +98,6 @@ class MotionAutoencoder(nn.Module):
 
 def poses_to_rot6d(poses_aa: np.ndarray) -> np.ndarray:
     """Axis-angle ``(T, J, 3)`` / ``(T, J*3)`` -> rot6d ``(T, J*6)`` float32."""
-    from egg_core.rotations import axis_angle_to_rot6d
 
     p = np.asarray(poses_aa, dtype=np.float32).reshape(len(poses_aa), -1, 3)
     return np.asarray(axis_angle_to_rot6d(p), dtype=np.float32).reshape(len(p), -1)
@@ -110,7 +114,6 @@ def cut_windows(seq: np.ndarray, window: int, stride: int) -> np.ndarray:
 def save_evaluator(model: MotionAutoencoder, path: str | Path, info: dict | None = None,
                    overwrite: bool = False) -> Path:
     """Write weights + config to one safetensors file, atomically; refuse to overwrite by default."""
-    from safetensors.torch import save_file
 
     path = Path(path)
     if path.exists() and not overwrite:
@@ -136,8 +139,6 @@ class FGDEvaluator:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> FGDEvaluator:
-        from safetensors import safe_open
-        from safetensors.torch import load_file
 
         path = Path(path)
         if not path.is_file():
@@ -172,7 +173,6 @@ class FGDEvaluator:
 
     def fgd(self, real: Sequence[np.ndarray], generated: Sequence[np.ndarray]) -> float:
         """FGD between pooled features of real and generated clips (poses at 30 fps)."""
-        from training.metrics import frechet_distance
 
         fr = np.concatenate([self.features(p) for p in real], axis=0)
         fg = np.concatenate([self.features(p) for p in generated], axis=0)
@@ -195,7 +195,6 @@ def train_autoencoder(
     Loss: L1 on rot6d plus L1 on frame-to-frame differences (keeps it from smoothing the
     motion away, which would blind FGD to jitter). Returns the model and a summary.
     """
-    from tqdm import tqdm
 
     cfg = config or EvaluatorConfig()
     torch.manual_seed(seed)

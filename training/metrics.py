@@ -29,8 +29,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import linalg
 
 from egg_core.errors import EggError
+from egg_core.rotations import axis_angle_to_matrix
+from egg_core.skeleton import SMPLX, forward_kinematics
 
 #: The 13 EMAGE upper-body joints over which BC is averaged.
 UPPER_BODY_JOINTS: tuple[int, ...] = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
@@ -54,8 +57,6 @@ def joint_positions(poses_aa: np.ndarray, trans: np.ndarray | None = None) -> np
     numbers differ slightly from evaluators built on the licence-gated SMPL-X model.
     ``trans=None`` places the root at the origin (what L1div asks for).
     """
-    from egg_core.rotations import axis_angle_to_matrix
-    from egg_core.skeleton import SMPLX, forward_kinematics
 
     poses = np.asarray(poses_aa, dtype=np.float64)
     if poses.ndim == 2:
@@ -266,7 +267,6 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray, eps: float 
     ``features_*`` are ``(N, D)`` latent vectors pooled over a whole test set. The
     imaginary part of the matrix square root (numerical noise) is dropped.
     """
-    from scipy import linalg
 
     a = np.asarray(features_a, dtype=np.float64)
     b = np.asarray(features_b, dtype=np.float64)

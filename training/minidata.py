@@ -14,6 +14,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+
+from egg_core.formats.beat2 import write_beat2_npz
+from egg_core.formats.bvh import write_bvh
+from egg_core.formats.transcripts import Transcript, Word, write_textgrid
+from egg_core.motion import Motion
+from egg_core.rotations import axis_angle_to_matrix
+from egg_core.skeleton import Skeleton
 
 WORDS = ("so", "this", "is", "a", "huge", "idea", "you", "know", "and", "we", "build", "it", "together",
          "no", "stop", "three", "small", "things")
@@ -57,14 +65,11 @@ def synthetic_words(seconds: float, seed: int) -> list[tuple[str, float, float]]
 
 
 def _write_wav(path: Path, wave: np.ndarray, sample_rate: int = 16000) -> None:
-    import soundfile as sf
 
     sf.write(str(path), wave, sample_rate, subtype="FLOAT")
 
 
 def _write_npz(path: Path, seconds: float, seed: int, fps: float = 30.0) -> None:
-    from egg_core.formats.beat2 import write_beat2_npz
-    from egg_core.motion import Motion
 
     n = int(round(seconds * fps))
     trans = np.zeros((n, 3), np.float32)
@@ -73,7 +78,6 @@ def _write_npz(path: Path, seconds: float, seed: int, fps: float = 30.0) -> None
 
 
 def _write_textgrid(path: Path, words: list[tuple[str, float, float]], seconds: float) -> None:
-    from egg_core.formats.transcripts import Transcript, Word, write_textgrid
 
     write_textgrid(Transcript([Word(w, s, e) for w, s, e in words], True, "synthetic"), path, xmax=seconds)
 
@@ -112,7 +116,6 @@ _MOCAP_JOINTS = (
 
 def mocap_skeleton():
     """A small Trinity-like BVH skeleton (Hips/Spine.../LeftArm...; not SMPL-X names)."""
-    from egg_core.skeleton import Skeleton
 
     names = tuple(n for n, _, _ in _MOCAP_JOINTS)
     mirror = tuple(
@@ -127,8 +130,6 @@ def mocap_skeleton():
 def write_trinity_tree(root: str | Path, n_clips: int = 2, seconds: float = 12.0, seed: int = 0) -> Path:
     """GENEA/Trinity layout: ``Motion/*.bvh`` (mocap joint names, 60 fps), ``Audio/*.wav``
     (44.1 kHz), ``Transcripts/*.json`` (speech-recogniser JSON with "0.5s" times)."""
-    from egg_core.formats.bvh import write_bvh
-    from egg_core.rotations import axis_angle_to_matrix
 
     root = Path(root)
     for sub in ("Motion", "Audio", "Transcripts"):

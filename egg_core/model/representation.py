@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from egg_core.errors import EggError
+from egg_core.rotations import axis_angle_to_rot6d, rot6d_to_axis_angle
+from egg_core.skeleton import SMPLX, relaxed_pose
 
 
 def joint_indices(joint_set: str) -> tuple[int, ...]:
     """SMPL-X joint indices of ``joint_set``, in the order the model's channels use."""
-    from egg_core.skeleton import SMPLX
 
     names = [p for p in joint_set.split("+") if p]
     unknown = [p for p in names if p not in SMPLX.parts]
@@ -27,7 +28,6 @@ def joint_indices(joint_set: str) -> tuple[int, ...]:
 
 def poses_to_features(poses_aa: np.ndarray, joint_set: str = "gesture") -> np.ndarray:
     """Axis-angle poses ``(T, 55, 3)`` (or ``(T, 165)``) -> model features ``(T, J*6)`` float32."""
-    from egg_core.rotations import axis_angle_to_rot6d
 
     poses = np.asarray(poses_aa, dtype=np.float32).reshape(len(poses_aa), -1, 3)
     idx = list(joint_indices(joint_set))
@@ -42,8 +42,6 @@ def features_to_poses(features: np.ndarray, joint_set: str = "gesture",
     Joints outside ``joint_set`` take ``base_pose`` ``(55, 3)`` (default: the skeleton's
     relaxed standing pose, arms down), so the body is never left in a T-pose.
     """
-    from egg_core.rotations import rot6d_to_axis_angle
-    from egg_core.skeleton import SMPLX, relaxed_pose
 
     idx = list(joint_indices(joint_set))
     feats = np.asarray(features, dtype=np.float32).reshape(len(features), len(idx), 6)
