@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import statistics
@@ -23,6 +24,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
+
+from training.minidata import write_folder_tree
+from training.train import TrainSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,26 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 3:
         ap.error("--steps must be at least 3 (two warm-up steps are not counted)")
 
-    from training.minidata import write_folder_tree
-
     with tempfile.TemporaryDirectory(prefix="egg_bench_") as tmp:
         tmp_path = Path(tmp)
         data = write_folder_tree(tmp_path / "data", n_clips=args.clips, seconds=40.0)
-        common = ["--data", str(data), "--config", "default", "--text-encoder", "hashed",
-                  "--batch-size", str(args.batch_size), "--epochs", "1000", "--max-steps", str(args.steps),
-                  "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-tensorboard", "--device", "cpu",
-                  "--save-every", "0"]
+        common = TrainSettings(data=str(data), out="", config="default", text_encoder="hashed",
+                               batch_size=args.batch_size, epochs=1000, max_steps=args.steps,
+                               cache_dir=str(tmp_path / "cache"), quiet=True, no_tensorboard=True, device="cpu",
+                               save_every=0)
         env = dict(os.environ, OMP_NUM_THREADS="1")
         # fill the feature cache first so neither timed run pays for it
-        _run([sys.executable, "-m", "training.train", *common, "--out", str(tmp_path / "warm"),
-              "--max-steps", "1"], env)
+        warm = dataclasses.replace(common, out=str(tmp_path / "warm"), max_steps=1)
+        _run([sys.executable, "-m", "training.train", *warm.to_argv()], env)
         results = {}
         # (processes, threads each): one process with every thread, one with a single thread
         # (separates thread scaling from process scaling), two processes sharing the threads
         layouts = [(1, args.threads_total), (1, 1), (2, max(1, args.threads_total // 2))]
         for procs, threads in dict.fromkeys(layouts):
             run = tmp_path / f"run{procs}x{threads}"
-            train = ["-m", "training.train", *common, "--out", str(run), "--threads", str(threads)]
+            # a command line, not train_run: the layouts differ in processes, which torchrun makes
+            train = ["-m", "training.train", *dataclasses.replace(common, out=str(run), threads=threads).to_argv()]
             if procs == 1:
                 cmd = [sys.executable, *train]
             else:
@@ -81,8 +86,6 @@ def main(argv: list[str] | None = None) -> int:
             results[f"{procs}x{threads}"] = {"processes": procs, "threads_each": threads,
                                            "samples_per_s": statistics.median(rates),
                                            "steps_timed": len(rates), "wall_s": wall}
-    import torch
-
     print(f"training throughput, default model, CPU ({os.cpu_count()} cores, torch {torch.__version__}), "
           f"global batch {args.batch_size}, window 300 frames")
     print("| processes | threads each | samples/s | wall time (s) |")

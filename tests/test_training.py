@@ -4,6 +4,7 @@ after SIGKILL, two-process torchrun (gloo), the real BEAT2 take, evaluation and 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -124,6 +125,29 @@ def test_ablation_presets_and_two_stage_schedule(work):
     assert all(float(r["rec"]) == 0 and float(r["cls"]) > 0 for r in stage2)
 
 
+def test_settings_are_the_cli_options():
+    """One field per option with the CLI's defaults, and a record that parses back to itself."""
+    parser = T.build_parser()
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    assert dests == {f.name for f in dataclasses.fields(T.TrainSettings)}
+    assert T.settings_from_args(parser.parse_args(["--data", "d", "--out", "o"])) == T.TrainSettings(data="d", out="o")
+    s = T.TrainSettings(data="d x", out="o", speakers=["2", "4"], config="tiny", lr=1e-5, gamma=2.5, no_mirror=True,
+                        epochs=3, max_steps=7, resume=True, codebook_init="data")
+    assert T.settings_from_args(parser.parse_args(s.to_argv())) == s
+    assert s.command().startswith("python -m training.train --data 'd x' --speakers 2 4 --out o --config tiny")
+
+
+def test_resume_takes_the_run_defining_settings_from_an_old_run_json():
+    """run.json ``args`` as every version so far wrote it (argparse's ``vars``) still resumes."""
+    old = vars(T.build_parser().parse_args(["--data", "d", "--out", "o", "--config", "tiny", "--lr", "1e-3",
+                                            "--batch-size", "4", "--epochs", "5", "--seed", "7", "--max-steps", "9"]))
+    now = T.TrainSettings(data="d", out="o", resume=True, max_steps=20, quiet=True, lr=5.0)
+    got = now.resumed(old)
+    assert (got.config, got.lr, got.batch_size, got.seed, got.epochs) == ("tiny", 1e-3, 4, 7, 5)
+    assert (got.max_steps, got.quiet, got.resume) == (20, True, True)  # this session's
+    assert T.TrainSettings(data="d", out="o", epochs=8).resumed(old).epochs == 8  # given: kept
+
+
 @pytest.fixture(scope="module")
 def reference_run(work):
     """An uninterrupted 10-step run; the resumed runs must end with the same parameters."""
@@ -189,6 +213,67 @@ def test_sigkill_mid_epoch_then_resume_is_exact(work, reference_run):
     assert 3 <= killed_at["global_step"] < 10
     assert T.main(args + ["--resume", "--max-steps", "10"]) == 0
     _assert_same_run(reference_run, run)
+
+
+def test_every_epoch_visits_its_own_permutation(work, monkeypatch):
+    """Epoch e feeds the batches of ``epoch_batches(..., e)``: the order the module docstring
+    promises and the one --resume replays (it used to repeat epoch 0's order every epoch)."""
+    fed: list[list[int]] = []
+    original = T.collate
+
+    def recording(dataset, indices, device):
+        fed.append([int(i) for i in indices])
+        return original(dataset, indices, device)
+
+    monkeypatch.setattr(T, "collate", recording)
+    run = work["root"] / "run_order"
+    assert T.main(_args(work, work["folder"], run, "--epochs", "2", "--no-tensorboard", "--save-every", "0")) == 0
+    n = json.loads((run / "run.json").read_text())["dataset"]["windows"]
+    expected = [b.tolist() for e in (0, 1) for b in T.epoch_batches(n, 4, 0, e)]
+    assert fed == expected and fed[: len(fed) // 2] != fed[len(fed) // 2 :]
+
+
+#: resume points of the exactness tests, in batches per epoch ``n``
+RESUME_POINTS = {"inside epoch 0": lambda n: 2, "at the first epoch boundary": lambda n: n,
+                 "mid-way through epoch 1": lambda n: n + n // 2, "at the boundary of epoch 2": lambda n: 2 * n,
+                 "inside epoch 2": lambda n: 2 * n + 1}
+
+
+@pytest.fixture(scope="module", params=["3 epochs, lr step at epoch 2", "50 epochs, no lr step"])
+def three_epoch_reference(work, request):
+    """An uninterrupted run of three epochs; with ``--epochs 3`` the lr decays at epoch 2."""
+    epochs = request.param.split()[0]
+    run = work["root"] / f"run_ref3_{epochs}"
+    base = _args(work, work["folder"], run, "--epochs", epochs, "--no-tensorboard", "--save-every", "0")
+    assert T.main(base + ["--max-steps", "1"]) == 0  # only to read the epoch length
+    n = json.loads((run / "run.json").read_text())["dataset"]["windows"] // 4
+    assert T.main(base + ["--overwrite", "--max-steps", str(3 * n)]) == 0
+    lrs = {r["epoch"]: float(r["lr"]) for r in _log(run)}
+    assert len(lrs) == 3 and (lrs["2"] < lrs["1"]) == (epochs == "3")
+    return run, base, n
+
+
+@pytest.mark.parametrize("point", list(RESUME_POINTS))
+def test_resume_is_exact_at_any_point(work, three_epoch_reference, point):
+    """Stop after k steps, resume to the end: weights, buffers (quantizer usage and hit counts),
+    optimizer, scheduler and logged losses equal the uninterrupted run's, bit for bit."""
+    ref, base, n = three_epoch_reference
+    k = RESUME_POINTS[point](n)
+    run = work["root"] / f"{ref.name}_at{k}"
+    args = [str(run) if a == str(ref) else a for a in base]
+    assert T.main(args + ["--max-steps", str(k)]) == 0
+    assert _state(run)["global_step"] == k
+    assert T.main(args + ["--resume", "--max-steps", str(3 * n)]) == 0
+    sa, sb = _state(ref), _state(run)
+    assert (sa["global_step"], sa["epoch"], sa["batch"]) == (sb["global_step"], sb["epoch"], sb["batch"]) == (3 * n, 3, 0)
+    for k_, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k_]), k_
+    for i, st in sa["optimizer"]["state"].items():
+        for name, v in st.items():
+            assert torch.equal(v, sb["optimizer"]["state"][i][name]), (i, name)
+    assert sa["scheduler"] == sb["scheduler"]
+    strip = [{k_: v for k_, v in r.items() if k_ != "samples_per_s"} for r in _log(ref)]
+    assert strip == [{k_: v for k_, v in r.items() if k_ != "samples_per_s"} for r in _log(run)]
 
 
 def test_torchrun_two_processes_gloo(work, tmp_path):

@@ -26,16 +26,19 @@ instead of Gumbel, full EG.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from egg_core.cli import run_cli
 from egg_core.errors import EggError
-from training.workdir import prepare_work_dir
+from training import evaluate, synth, train_evaluator
+from training.train import TrainSettings, train_run
+from training.workdir import Step, module_step, prepare_work_dir, run_finished, start_step, wait_any
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS: tuple[tuple[str, str], ...] = (
@@ -48,80 +51,67 @@ ROWS: tuple[tuple[str, str], ...] = (
 #: the evaluator sees ~43 k windows per epoch on an hour of data; 3 epochs (~2 k Adam steps)
 #: instead of its default 40 keep it to minutes on a CPU.
 EVALUATOR_EPOCHS = 3
+#: CPU threads of every step: rows train ``--parallel`` at a time, so one each, and the other
+#: steps use the same count so that the study's numbers come from one setting.
+THREADS = 1
 DEFAULT_IDLE = REPO.parent / "shared" / "data" / "real" / "beat2" / "2_scott_0_1_1.npz"
 DEFAULT_MEAN_VEL = REPO.parent / "shared" / "data" / "real" / "beat2" / "mean_vel_smplxflame_30.npy"
 
 
-def _run(cmd: list[str], log: Path | None = None) -> None:
-    """Run one step as a subprocess in the repository (its own process: clean RNG and threads)."""
-    print("$ " + " ".join(cmd), flush=True)
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    if log is None:
-        res = subprocess.run(cmd, cwd=REPO, env=env)
-    else:
-        with log.open("w") as fh:
-            res = subprocess.run(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if res.returncode != 0:
-        raise EggError(f"step failed (exit {res.returncode}): {' '.join(cmd)}"
-                       + (f"; see {log}" if log else ""))
+def train_settings(work: Path, row: str, epochs: int, seed: int, batch_size: int) -> TrainSettings:
+    """The exact training settings of one row (the same budget for every row)."""
+    return TrainSettings(data=str(work / "synth"), format="folder", split="train", out=str(work / "runs" / row),
+                         config="small", ablation=row, epochs=epochs, batch_size=batch_size, seed=seed,
+                         threads=THREADS, no_tensorboard=True, quiet=True)
 
 
-def train_command(work: Path, row: str, epochs: int, seed: int, batch_size: int) -> list[str]:
-    """The exact training command of one row (the same budget for every row)."""
-    return [sys.executable, "-m", "training.train", "--data", str(work / "synth"), "--format", "folder",
-            "--split", "train", "--out", str(work / "runs" / row), "--config", "small", "--ablation", row,
-            "--epochs", str(epochs), "--batch-size", str(batch_size), "--seed", str(seed),
-            "--threads", "1", "--no-tensorboard", "--quiet"]
-
-
-def eval_command(work: Path, row: str, seed: int, mean_vel: Path | None) -> list[str]:
-    cmd = [sys.executable, "-m", "training.evaluate", "--checkpoint", str(work / "runs" / row / "model.safetensors"),
-           "--data", str(work / "synth"), "--format", "folder", "--split", "test",
-           "--evaluator", str(work / "evaluator.safetensors"), "--out", str(work / "results" / f"{row}.json"),
-           "--seed", str(seed), "--overwrite", "--quiet"]
+def eval_argv(work: Path, row: str, seed: int, mean_vel: Path | None) -> list[str]:
+    """``training.evaluate`` arguments of one row: its model on the *test* split."""
+    argv = ["--checkpoint", str(work / "runs" / row / "model.safetensors"),
+            "--data", str(work / "synth"), "--format", "folder", "--split", "test",
+            "--evaluator", str(work / "evaluator.safetensors"), "--out", str(work / "results" / f"{row}.json"),
+            "--seed", str(seed), "--overwrite", "--quiet"]
     if mean_vel is not None:
-        cmd += ["--mean-vel", str(mean_vel)]
-    return cmd
-
-
-def _run_finished(run: Path, epochs: int) -> bool:
-    """True when ``run`` holds a model saved after all ``epochs`` (not an interrupted run)."""
-    if not (run / "model.json").is_file() or not (run / "model.safetensors").is_file():
-        return False
-    meta = json.loads((run / "model.json").read_text(encoding="utf-8")).get("metadata", {})
-    return int(meta.get("training", {}).get("epoch", -1)) >= epochs
+        argv += ["--mean-vel", str(mean_vel)]
+    return argv
 
 
 def train_rows(work: Path, rows: list[str], epochs: int, seed: int, batch_size: int, parallel: int) -> dict[str, float]:
     """Train the rows, ``parallel`` at a time; returns wall seconds per row."""
     (work / "runs").mkdir(parents=True, exist_ok=True)
-    todo = [r for r in rows if not _run_finished(work / "runs" / r, epochs)]
-    running: dict[str, tuple[subprocess.Popen, float, Any]] = {}
+    todo = [r for r in rows if not run_finished(work / "runs" / r, epochs)]
+    running: dict[str, Step] = {}
     seconds: dict[str, float] = {}
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    while todo or running:
-        while todo and len(running) < parallel:
-            row = todo.pop(0)
-            run = work / "runs" / row
-            cmd = train_command(work, row, epochs, seed, batch_size)
-            if (run / "train_state.pt").is_file():
-                cmd = [c for c in cmd if c not in ("--quiet",)] + ["--resume", "--quiet"]
-            elif run.exists():
-                cmd.append("--overwrite")
-            print("$ " + " ".join(cmd), flush=True)
-            fh = (work / "runs" / f"{row}.log").open("a")
-            running[row] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT),
-                            time.time(), fh)
-        time.sleep(5)
-        for row, (proc, t0, fh) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            fh.close()
-            del running[row]
-            if proc.returncode != 0:
-                raise EggError(f"training row {row} failed (exit {proc.returncode}); see {work}/runs/{row}.log")
-            seconds[row] = time.time() - t0
-            print(f"row {row} trained in {seconds[row] / 60:.1f} min", flush=True)
+    try:
+        while todo or running:
+            while todo and len(running) < parallel:
+                row = todo.pop(0)
+                run = work / "runs" / row
+                settings = train_settings(work, row, epochs, seed, batch_size)
+                if (run / "train_state.pt").is_file():
+                    settings = dataclasses.replace(settings, resume=True)
+                elif run.exists():
+                    settings = dataclasses.replace(settings, overwrite=True)
+                running[row] = start_step(train_run, settings, label=settings.command(),
+                                          log=work / "runs" / f"{row}.log", append=True, threads=THREADS)
+            ended = wait_any(running.values())
+            for row, step in list(running.items()):
+                if step not in ended:
+                    continue
+                del running[row]
+                try:
+                    seconds[row] = step.wait()
+                except EggError as exc:
+                    raise EggError(f"training row {row} failed: {exc}") from exc
+                print(f"row {row} trained in {seconds[row] / 60:.1f} min", flush=True)
+    except KeyboardInterrupt:
+        for step in running.values():  # they got the Ctrl-C too and are saving
+            step.process.join()
+        raise
+    except BaseException:
+        for step in running.values():  # a row failed: the others save and stop, to resume later
+            step.stop()
+        raise
     return seconds
 
 
@@ -166,44 +156,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", default=None, help="markdown table output (default WORK/table.md)")
     ap.add_argument("--fresh", action="store_true", help="retrain and re-evaluate every row")
     args = ap.parse_args(argv)
-    try:
-        work = prepare_work_dir(args.work)
-        if args.fresh:
-            for sub in ("runs", "results"):
-                shutil.rmtree(work / sub, ignore_errors=True)
-        synth = work / "synth"
-        if not (synth / "manifest.json").is_file():
-            present = sorted(synth.iterdir()) if synth.is_dir() else []
-            if present:  # never replace files we did not finish writing ourselves
-                raise EggError(f"{synth} holds {len(present)} file(s) but no manifest.json (an interrupted "
-                               "generation, or other data); delete that folder to regenerate the benchmark, "
-                               "or give another --work")
-            cmd = [sys.executable, "-m", "training.synth", "--out", str(synth), "--minutes",
-                   str(args.minutes), "--seed", str(args.seed), "--workers", "1", "--quiet"]
-            if Path(args.idle_source).is_file():
-                cmd += ["--idle-source", args.idle_source]
-            _run(cmd)
-        if not (work / "evaluator.safetensors").is_file():
-            _run([sys.executable, "-m", "training.train_evaluator", "--data", str(work / "synth"), "--format",
-                  "folder", "--split", "train", "--out", str(work / "evaluator.safetensors"),
-                  "--seed", str(args.seed), "--epochs", str(EVALUATOR_EPOCHS)], work / "evaluator.log")
-        t0 = time.time()
-        seconds = train_rows(work, args.rows, args.epochs, args.seed, args.batch_size, args.parallel)
-        (work / "results").mkdir(exist_ok=True)
-        mean_vel = Path(args.mean_vel) if Path(args.mean_vel).is_file() else None
-        for row in args.rows:
-            if not (work / "results" / f"{row}.json").is_file():
-                _run(eval_command(work, row, args.seed, mean_vel), work / "results" / f"{row}.log")
-        table = make_table(work, args.rows)
-        out = Path(args.table) if args.table else work / "table.md"
-        out.write_text(table + "\n", encoding="utf-8")
-        print(table)
-        print(f"\nwrote {out}; training wall time this call: {(time.time() - t0) / 60:.1f} min "
-              + json.dumps({k: round(v / 60, 1) for k, v in seconds.items()}))
-        return 0
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _study(args),
+                   interrupted="interrupted; the runs saved their state, run the same command again to continue")
+
+
+def _study(args: argparse.Namespace) -> int | None:
+    work = prepare_work_dir(args.work)
+    if args.fresh:
+        for sub in ("runs", "results"):
+            shutil.rmtree(work / sub, ignore_errors=True)
+    synth_dir = work / "synth"
+    if not (synth_dir / "manifest.json").is_file():
+        present = sorted(synth_dir.iterdir()) if synth_dir.is_dir() else []
+        if present:  # never replace files we did not finish writing ourselves
+            raise EggError(f"{synth_dir} holds {len(present)} file(s) but no manifest.json (an interrupted "
+                           "generation, or other data); delete that folder to regenerate the benchmark, "
+                           "or give another --work")
+        argv = ["--out", str(synth_dir), "--minutes", str(args.minutes), "--seed", str(args.seed),
+                "--workers", "1", "--quiet"]
+        if Path(args.idle_source).is_file():
+            argv += ["--idle-source", args.idle_source]
+        module_step(synth, argv, threads=THREADS)
+    if not (work / "evaluator.safetensors").is_file():
+        module_step(train_evaluator, ["--data", str(work / "synth"), "--format", "folder", "--split", "train",
+                                      "--out", str(work / "evaluator.safetensors"), "--seed", str(args.seed),
+                                      "--epochs", str(EVALUATOR_EPOCHS)],
+                    log=work / "evaluator.log", threads=THREADS)
+    t0 = time.time()
+    seconds = train_rows(work, args.rows, args.epochs, args.seed, args.batch_size, args.parallel)
+    (work / "results").mkdir(exist_ok=True)
+    mean_vel = Path(args.mean_vel) if Path(args.mean_vel).is_file() else None
+    for row in args.rows:
+        if not (work / "results" / f"{row}.json").is_file():
+            module_step(evaluate, eval_argv(work, row, args.seed, mean_vel), log=work / "results" / f"{row}.log",
+                        threads=THREADS)
+    table = make_table(work, args.rows)
+    out = Path(args.table) if args.table else work / "table.md"
+    out.write_text(table + "\n", encoding="utf-8")
+    print(table)
+    print(f"\nwrote {out}; training wall time this call: {(time.time() - t0) / 60:.1f} min "
+          + json.dumps({k: round(v / 60, 1) for k, v in seconds.items()}))
+    return 0
 
 
 if __name__ == "__main__":

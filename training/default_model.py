@@ -26,29 +26,22 @@ Nothing from the data is written into the repository; only the weights are (with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from egg_core.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
+from egg_core.cli import run_cli
 from egg_core.errors import EggError
-from training.workdir import prepare_work_dir
+from training import evaluate, real_split, train_evaluator
+from training.train import TrainSettings, train_run
+from training.workdir import module_step, prepare_work_dir, run_finished, run_step
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
-
-
-def _run(cmd: list[str], log: Path) -> None:
-    print("$ " + shlex.join(cmd), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    with log.open("w") as fh:
-        res = subprocess.run(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if res.returncode != 0:
-        raise EggError(f"step failed (exit {res.returncode}): {shlex.join(cmd)}; see {log}")
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -104,85 +97,82 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="do not retrain: reuse the finished run and its measured summary (e.g. to --install it)")
     args = ap.parse_args(argv)
-    try:
-        work = prepare_work_dir(args.work)
-        if not (work / "real" / "holdout").is_dir():
-            _run([sys.executable, "-m", "training.real_split", "--take", args.take, "--out", str(work / "real"),
-                  "--holdout", str(args.holdout)], work / "real_split.log")
-        data = build_data_folder(work, args.variant, Path(args.synth) if args.synth else None,
-                                 args.synth_clips, args.real_repeats)
-        run = work / f"run_{args.variant}"
-        train_cmd = [sys.executable, "-m", "training.train", "--data", str(data), "--format", "folder",
-                     "--split", "all", "--out", str(run), "--config", "small", "--ablation", "full",
-                     "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--seed", str(args.seed),
-                     "--threads", str(args.threads), "--no-tensorboard", "--quiet"]
-        if args.codebook_init:
-            train_cmd += ["--codebook-init", args.codebook_init]
-        if args.overwrite:
-            train_cmd.append("--overwrite")
-        results = work / f"results_{args.variant}.json"
-        summary_path = work / f"summary_{args.variant}.json"
-        eval_cmd = [sys.executable, "-m", "training.evaluate", "--checkpoint", str(run / "model.safetensors"),
-                    "--data", str(work / "real" / "holdout"), "--format", "folder", "--split", "all",
-                    "--evaluator", str(work / "evaluator_real.safetensors"), "--mean-vel", args.mean_vel,
-                    "--speech", args.speech, "--seed", str(args.seed), "--out", str(results), "--overwrite",
-                    "--quiet"]
-        if args.reuse and summary_path.is_file():
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
-            print(f"reusing {run} and {summary_path}")
-            if args.install:
-                install(run, args, train_cmd, eval_cmd, summary)
-            return 0
-        meta_path = run / "model.json"
-        finished = meta_path.is_file() and json.loads(meta_path.read_text(encoding="utf-8")).get(
-            "metadata", {}).get("training", {}).get("epoch", -1) >= args.epochs
-        if finished and not args.overwrite:
-            # an earlier call trained it and stopped later: its wall time is run.json -> final save
-            train_s = (run / "model.safetensors").stat().st_mtime - (run / "run.json").stat().st_mtime
-            print(f"{run} is already trained ({train_s:.0f} s); evaluating it")
-        else:
-            t0 = time.time()
-            _run(train_cmd, work / f"train_{args.variant}.log")
-            train_s = time.time() - t0
-        evaluator = work / "evaluator_real.safetensors"
-        if not evaluator.is_file():
-            _run([sys.executable, "-m", "training.train_evaluator", "--data", str(work / "real" / "train"),
-                  "--format", "folder", "--split", "all", "--out", str(evaluator), "--seed", str(args.seed)],
-                 work / "evaluator_real.log")
-        _run(eval_cmd, work / f"eval_{args.variant}.log")
-        print((work / f"eval_{args.variant}.log").read_text(encoding="utf-8"))
-        res = json.loads(results.read_text(encoding="utf-8"))
-        summary = {"train_seconds": round(train_s, 1), "holdout": {k: res["metrics"].get(k) for k in
-                   ("fgd", "bc", "l1div", "codebook_usage", "perplexity")},
-                   "holdout_real_motion": res.get("real_motion"),
-                   "speech": {k: res["speech"][k] for k in ("bc", "l1div", "seconds", "files")}}
-        summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        print(json.dumps(summary, indent=2))
+    return run_cli(lambda: _build(args),
+                   interrupted="interrupted; the steps saved their state, run the same command again to continue")
+
+
+def _build(args: argparse.Namespace) -> int | None:
+    work = prepare_work_dir(args.work)
+    threads = args.threads
+    if not (work / "real" / "holdout").is_dir():
+        module_step(real_split, ["--take", args.take, "--out", str(work / "real"), "--holdout", str(args.holdout)],
+                    log=work / "real_split.log", threads=threads)
+    data = build_data_folder(work, args.variant, Path(args.synth) if args.synth else None,
+                             args.synth_clips, args.real_repeats)
+    run = work / f"run_{args.variant}"
+    train = train_settings(data, run, args)
+    results = work / f"results_{args.variant}.json"
+    summary_path = work / f"summary_{args.variant}.json"
+    eval_argv = ["--checkpoint", str(run / "model.safetensors"), "--data", str(work / "real" / "holdout"),
+                 "--format", "folder", "--split", "all", "--evaluator", str(work / "evaluator_real.safetensors"),
+                 "--mean-vel", args.mean_vel, "--speech", args.speech, "--seed", str(args.seed),
+                 "--out", str(results), "--overwrite", "--quiet"]
+    if args.reuse and summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        print(f"reusing {run} and {summary_path}")
         if args.install:
-            install(run, args, train_cmd, eval_cmd, summary)
+            install(run, args, train, eval_argv, summary)
         return 0
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if run_finished(run, args.epochs) and not args.overwrite:
+        # an earlier call trained it and stopped later: its wall time is run.json -> final save
+        train_s = (run / "model.safetensors").stat().st_mtime - (run / "run.json").stat().st_mtime
+        print(f"{run} is already trained ({train_s:.0f} s); evaluating it")
+    else:
+        train_s = run_step(train_run, train, label=train.command(), log=work / f"train_{args.variant}.log",
+                           threads=threads)
+    evaluator = work / "evaluator_real.safetensors"
+    if not evaluator.is_file():
+        module_step(train_evaluator, ["--data", str(work / "real" / "train"), "--format", "folder", "--split",
+                                      "all", "--out", str(evaluator), "--seed", str(args.seed)],
+                    log=work / "evaluator_real.log", threads=threads)
+    module_step(evaluate, eval_argv, log=work / f"eval_{args.variant}.log", threads=threads)
+    print((work / f"eval_{args.variant}.log").read_text(encoding="utf-8"))
+    res = json.loads(results.read_text(encoding="utf-8"))
+    summary = {"train_seconds": round(train_s, 1), "holdout": {k: res["metrics"].get(k) for k in
+               ("fgd", "bc", "l1div", "codebook_usage", "perplexity")},
+               "holdout_real_motion": res.get("real_motion"),
+               "speech": {k: res["speech"][k] for k in ("bc", "l1div", "seconds", "files")}}
+    summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(json.dumps(summary, indent=2))
+    if args.install:
+        install(run, args, train, eval_argv, summary)
+    return 0
 
 
-def install(run: Path, args: argparse.Namespace, train_cmd: list[str], eval_cmd: list[str],
+def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSettings:
+    """The training settings of the default model: the small preset on ``data``, all of it."""
+    return TrainSettings(data=str(data), format="folder", split="all", out=str(run), config="small",
+                         ablation="full", epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                         threads=args.threads, codebook_init=args.codebook_init or None,
+                         overwrite=bool(args.overwrite), no_tensorboard=True, quiet=True)
+
+
+def install(run: Path, args: argparse.Namespace, train: TrainSettings, eval_argv: list[str],
             summary: dict[str, Any]) -> Path:
     """Save the run's model as the bundled default with everything the model card needs."""
-    from egg_core.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
-
     model, meta = load_checkpoint(run / "model.safetensors", "cpu")
     meta = {k: v for k, v in meta.items() if k not in ("config", "format_version")}
+    record = dataclasses.replace(train, overwrite=False)  # how to reproduce it, not how it was forced
     meta["default_model"] = {
         "data": {"real": f"{Path(args.take).name} minus its last {args.holdout:g} s, mirrored",
                  "variant": args.variant,
                  "synthetic": (f"{args.synth_clips} train clips of the synthetic benchmark"
                                if args.variant == "mix" else None)},
-        "command": shlex.join(["python", *train_cmd[1:]]),
-        "evaluation_command": shlex.join(["python", *eval_cmd[1:]]),
+        "command": record.command(),
+        "evaluation_command": shlex.join(["python", "-m", "training.evaluate", *eval_argv]),
         "train_seconds": summary["train_seconds"],
         "metrics": summary,
-        "hardware": "CPU, 1 thread (shared 2-core machine)",
+        "hardware": f"CPU, {args.threads} thread{'s' if args.threads != 1 else ''} (shared 2-core machine)",
     }
     meta["training_data"] = meta["default_model"]["data"]["real"]
     path = default_checkpoint_path()

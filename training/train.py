@@ -23,11 +23,15 @@ and a resumed run replays it from the saved position. Ctrl-C (SIGINT) or SIGTERM
 the current step, saves, and exits with status 130.
 
 Multi-process data parallel: ``torchrun --nproc_per_node N -m training.train ...`` (gloo
-on CPU, NCCL on CUDA). ``--batch-size`` is the global batch; every step each rank takes
-its share of the same global batch, gradients and the quantizer's moving-average buffers
-are averaged across ranks, so results match one process up to batch-split noise (each rank
-draws its own Gumbel noise). Rank 0 alone writes files; the logged losses and batch
-statistics (usage, perplexity) are the mean of the per-rank values.
+on CPU, NCCL on CUDA; PyTorch's DistributedDataParallel). ``--batch-size`` is the global
+batch; every step each rank takes its share of the same global batch, gradients and the
+quantizer's moving-average buffers are averaged across ranks, so results match one process
+up to batch-split noise (each rank draws its own Gumbel noise). Rank 0 alone writes files;
+the logged losses and batch statistics (usage, perplexity) are the mean of the per-rank
+values.
+
+From Python: ``train_run(TrainSettings(data=..., out=...))`` runs the same trainer in this
+process (the study drivers do that); :class:`TrainSettings` has one field per option.
 
 Ablations (paper Tables 3-5): ``--ablation`` picks a preset of config switches
 (:data:`ABLATIONS`); ``--codebook-size`` sets K (512 / 2048 / 10240 in the paper).
@@ -37,24 +41,35 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import inspect
 import json
+import logging
 import math
 import os
 import random
+import shlex
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from egg_core.atomic import atomic_path
+from egg_core.checkpoint import resolve_device, save_checkpoint
+from egg_core.cli import run_cli
 from egg_core.errors import EggError
-from training.data import add_dataset_arguments
+from egg_core.model.eggesture import EGGesture, EGGestureConfig
+from training.data import DataSettings, add_dataset_arguments, load_dataset, mean_velocity
 
 #: ``--ablation`` presets: overrides applied to the model config.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -70,11 +85,111 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 LOG_KEYS = ("total", "rec", "commit", "entropy", "cls", "usage", "perplexity", "entropy_norm",
             "cls_acc", "w_cls")
+log = logging.getLogger("training.train")
 RUN_FILE = "run.json"
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.safetensors"
 LOG_FILE = "log.csv"
 MEAN_VEL_FILE = "mean_vel.npy"
+DEFAULT_EPOCHS = 120
+#: DDP must not copy rank 0's buffers over the others' before each forward (the quantizer's
+#: usage averages are averaged instead, :func:`average_across_ranks`); newer PyTorch names
+#: that switch ``forward_sync_buffers`` and deprecates ``broadcast_buffers``. Both still
+#: broadcast once at construction, which is wanted: rank 0's initial or resumed state.
+_NO_BUFFER_BROADCAST = ({"forward_sync_buffers": False}
+                        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                        else {"broadcast_buffers": False})
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every option of ``python -m training.train``, one field per flag (same names as the
+    argparse destinations, same defaults), so a run can be started from Python without
+    building a command line, and so ``run.json`` ``args`` (written from these fields) stays
+    readable by older and newer versions alike."""
+
+    data: str
+    out: str
+    format: str = "auto"
+    split: str = "train"
+    speakers: list[str] | None = None
+    config: str = "default"
+    ablation: str = "full"
+    codebook_size: int | None = None
+    vq_epochs: int | None = None
+    gamma: float | None = None
+    codebook_init: str | None = None
+    text_encoder: str | None = None
+    epochs: int | None = None  # None: DEFAULT_EPOCHS, or the run's own on --resume
+    batch_size: int = 128
+    lr: float = 3e-4
+    stride: int | None = None
+    no_mirror: bool = False
+    grad_clip: float = 0.0
+    seed: int = 0
+    max_steps: int | None = None
+    save_every: int = 500
+    device: str = "auto"
+    no_amp: bool = False
+    threads: int | None = None
+    cache_dir: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    no_tensorboard: bool = False
+    quiet: bool = False
+
+    def resumed(self, saved: Mapping[str, Any]) -> TrainSettings:
+        """These settings with the run-defining ones replaced by the run's (``run.json`` ``args``).
+
+        A resumed run must keep its model, data and optimiser whatever this command line says;
+        only how this session runs (steps, saving, device, threads, logging) is taken from it.
+        """
+        over = {k: saved[k] for k in RESUMED_FIELDS if k in saved}
+        if self.epochs is None:
+            over["epochs"] = saved.get("epochs")
+        return dataclasses.replace(self, **over)
+
+    def command(self) -> str:
+        """The equivalent shell command, for logs and records."""
+        return shlex.join(["python", "-m", "training.train", *self.to_argv()])
+
+    def to_argv(self) -> list[str]:
+        """Command-line arguments that give these settings (defaults left out), for records
+        such as a model card: ``python -m training.train`` + these reproduces the run."""
+        argv: list[str] = []
+        for action in build_parser()._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            value = getattr(self, action.dest)
+            if value == action.default and not action.required:
+                continue
+            flag = max(action.option_strings, key=len)
+            if action.nargs == 0:
+                argv.append(flag)
+            elif action.nargs == "*":
+                argv += [flag, *map(str, value)]
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+
+#: what ``--resume`` takes from ``run.json`` instead of the command line (with ``epochs`` when
+#: it is not given); the keys are the ``args`` keys every run.json so far has written.
+RESUMED_FIELDS = ("config", "ablation", "codebook_size", "seed", "format", "split", "stride",
+                  "batch_size", "speakers", "no_mirror", "vq_epochs", "gamma", "lr", "text_encoder")
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    """The one conversion from parsed options to settings; refuses options it does not know
+    so the parser and the dataclass cannot drift apart."""
+    names = {f.name for f in dataclasses.fields(TrainSettings)}
+    extra = set(vars(args)) - names
+    if extra:
+        raise TypeError(f"options without a TrainSettings field: {sorted(extra)}")
+    return TrainSettings(**{k: v for k, v in vars(args).items() if k in names})
 
 
 # --------------------------------------------------------------------------- setup helpers
@@ -96,23 +211,19 @@ def init_distributed(device_kind: str) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
-    import torch.distributed as dist
-
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: int,
-                 vq_epochs: int | None, gamma: float | None, codebook_init: str | None = None) -> Any:
+                 vq_epochs: int | None, gamma: float | None, codebook_init: str | None = None) -> EGGestureConfig:
     """Model config for a preset (tiny/small/default) with an ablation and overrides applied.
 
     ``codebook_init``: ``"random"`` or ``"data"`` (codes set from the first batch's latents);
     None keeps the preset's choice (random on the unit sphere, data for the tiny preset's raw
     latents; :mod:`egg_core.model.quantizer` explains and measures both).
     """
-    from egg_core.model.eggesture import EGGestureConfig
-
     if ablation not in ABLATIONS:
         raise EggError(f"unknown --ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
     overrides = dict(ABLATIONS[ablation])
@@ -179,11 +290,38 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _vq_params(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+def _vq_params(model: EGGesture) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     vq_ids = {id(p) for m in (model.encoder, model.decoder, model.quantizer) for p in m.parameters()}
     vq = [p for p in model.parameters() if id(p) in vq_ids]
     rest = [p for p in model.parameters() if id(p) not in vq_ids]
     return vq, rest
+
+
+def average_across_ranks(tensors: Sequence[torch.Tensor], world: int) -> None:
+    """Replace each tensor (in place) by its mean over the ranks.
+
+    For the quantizer's moving averages: every rank advances them from its own share of the
+    batch, and the mean of the shares' averages is what one process would hold up to
+    batch-split noise. DDP's ``broadcast_buffers`` would instead copy rank 0's and drop the
+    other ranks' data from the usage estimate.
+    """
+    if world <= 1:
+        return
+    for t in tensors:
+        dist.all_reduce(t)
+        t /= world
+
+
+class _Losses(nn.Module):
+    """``EGGesture.losses`` as a forward pass: DistributedDataParallel synchronises gradients
+    only for computations that go through the forward of the module it wraps."""
+
+    def __init__(self, model: EGGesture) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
+        return self.model.losses(batch, epoch)
 
 
 class _StopRequested(Exception):
@@ -209,12 +347,83 @@ class _StopFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nstopping after this step and saving (press Ctrl-C again to abort without saving)",
-              file=sys.stderr)
+        log.warning("stopping after this step and saving (press Ctrl-C again to abort without saving)")
 
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+# --------------------------------------------------------------------------- logging
+
+
+class RunLogger:
+    """Where the per-step numbers go: ``log.csv``, TensorBoard and the progress bar.
+
+    One object so the training loop says what happened in a step and nothing about files;
+    ``enabled=False`` (ranks other than 0) turns every call into nothing. The CSV is
+    line-buffered: a killed run loses at most the row being written.
+    """
+
+    HEADER = ("step", "epoch", "lr", *LOG_KEYS, "samples_per_s")
+
+    def __init__(self, run_dir: Path, *, enabled: bool = True, tensorboard: bool = True,
+                 progress: bool = True, total_steps: int = 0, start_step: int = 0) -> None:
+        self._fh = self._csv = self._tb = self._bar = None
+        if not enabled:
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / LOG_FILE
+        new = not path.is_file() or path.stat().st_size == 0
+        self._fh = path.open("a", newline="", encoding="utf-8", buffering=1)
+        self._csv = csv.writer(self._fh)
+        if new:
+            self._csv.writerow(self.HEADER)
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # optional: tensorboard is heavy
+
+            self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
+        if progress:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_steps, initial=min(start_step, total_steps), unit="step",
+                             desc="training", dynamic_ncols=True)
+
+    def log(self, step: int, epoch: int, lr: float, stats: Mapping[str, float], samples_per_s: float) -> None:
+        if self._csv is not None:
+            self._csv.writerow([step, epoch, lr, *[f"{stats[k]:.6g}" for k in LOG_KEYS], f"{samples_per_s:.2f}"])
+        if self._tb is not None:
+            for k in LOG_KEYS:
+                self._tb.add_scalar(f"train/{k}", stats[k], step)
+            self._tb.add_scalar("train/lr", lr, step)
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(epoch=epoch, loss=f"{stats['total']:.3f}", usage=f"{stats['usage']:.2f}")
+
+    def close(self) -> None:
+        for thing in (self._bar, self._fh, self._tb):
+            if thing is not None:
+                thing.close()
+        self._fh = self._csv = self._tb = self._bar = None
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @classmethod
+    def truncate(cls, run_dir: Path, step: int) -> None:
+        """Drop rows after ``step``: the interrupted run may have logged steps it never saved."""
+        path = run_dir / LOG_FILE
+        if not path.is_file():
+            return
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        header = list(cls.HEADER)
+        keep = [header] + [r for r in rows[1:] if len(r) == len(header) and r[0].isdigit() and int(r[0]) <= step]
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(keep)
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -223,12 +432,10 @@ class _StopFlag:
 class Trainer:
     """One training run in one run folder (see the module docstring for its files)."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        from egg_core.checkpoint import resolve_device
-
-        self.args = args
-        self.run_dir = Path(args.out)
-        self.device = resolve_device(args.device)
+    def __init__(self, settings: TrainSettings) -> None:
+        self.settings = settings
+        self.run_dir = Path(settings.out)
+        self.device = resolve_device(settings.device)
         self.dist = init_distributed(self.device.type)
         if self.device.type == "cuda" and self.dist.world > 1:
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -236,14 +443,14 @@ class Trainer:
         self.start_epoch = 0
         self.start_batch = 0
         self.global_step = 0
-        self._broadcast_done = False
+        self._resumed_windows: int | None = None
         self._prepare_run_dir()
 
     # --- run folder -------------------------------------------------------------------------
     def _prepare_run_dir(self) -> None:
-        a = self.args
+        s = self.settings
         state_path = self.run_dir / STATE_FILE
-        if a.resume:
+        if s.resume:
             if not state_path.is_file():
                 raise EggError(f"--resume: {state_path} does not exist; nothing to resume in {self.run_dir}")
             try:
@@ -251,16 +458,11 @@ class Trainer:
             except (OSError, json.JSONDecodeError) as exc:
                 raise EggError(f"--resume: cannot read {self.run_dir / RUN_FILE} ({exc}); "
                                "the run folder is damaged") from exc
-            for key in ("config", "ablation", "codebook_size", "seed", "format", "split", "stride",
-                        "batch_size", "speakers", "no_mirror", "vq_epochs", "gamma", "lr", "text_encoder"):
-                if key in run["args"]:
-                    setattr(a, key.replace("-", "_"), run["args"][key])
-            if a.epochs is None:
-                a.epochs = run["args"]["epochs"]
+            self.settings = s.resumed(run["args"])
             self._resumed_windows = run.get("dataset", {}).get("windows")
             return
         if self.run_dir.exists() and any(self.run_dir.iterdir()):
-            if not a.overwrite:
+            if not s.overwrite:
                 raise EggError(f"{self.run_dir} already exists and is not empty; pass --resume to continue "
                                "that run, --overwrite to start it again, or choose another --out")
             if not (self.run_dir / RUN_FILE).is_file():
@@ -272,70 +474,78 @@ class Trainer:
 
     def _barrier(self) -> None:
         if self.dist.world > 1:
-            import torch.distributed as dist
-
             dist.barrier()
 
     # --- building ---------------------------------------------------------------------------
     def build(self) -> None:
-        from egg_core.model.eggesture import EGGesture
-        from training.data import DataSettings, load_dataset
-
-        a = self.args
-        if a.epochs is None:
-            a.epochs = 120
-        self.config = build_config(a.config, a.ablation, a.codebook_size, a.epochs, a.vq_epochs, a.gamma,
-                                   a.codebook_init)
-        if a.text_encoder:
-            self.config.text_encoder = a.text_encoder
-        settings = DataSettings.from_config(self.config)
-        stride = a.stride or max(1, self.config.window_frames // 4)
-        kwargs = dict(fmt=a.format, split=None if a.split == "all" else a.split, speakers=a.speakers,
-                      mirror=not a.no_mirror, cache_dir=a.cache_dir)
+        if self.settings.epochs is None:
+            self.settings = dataclasses.replace(self.settings, epochs=DEFAULT_EPOCHS)
+        s = self.settings
+        self.config = build_config(s.config, s.ablation, s.codebook_size, s.epochs, s.vq_epochs, s.gamma,
+                                   s.codebook_init)
+        if s.text_encoder:
+            self.config.text_encoder = s.text_encoder
+        data_settings = DataSettings.from_config(self.config)
+        stride = s.stride or max(1, self.config.window_frames // 4)
+        kwargs = dict(fmt=s.format, split=None if s.split == "all" else s.split, speakers=s.speakers,
+                      mirror=not s.no_mirror, cache_dir=s.cache_dir)
         if self.dist.main:  # rank 0 fills the feature cache, the others then read it
-            self.dataset, self.report = load_dataset(a.data, settings, self.config.window_frames, stride,
-                                                     progress=not a.quiet, **kwargs)
+            self.dataset, self.report = load_dataset(s.data, data_settings, self.config.window_frames, stride,
+                                                     progress=not s.quiet, **kwargs)
         self._barrier()
         if not self.dist.main:
-            self.dataset, self.report = load_dataset(a.data, settings, self.config.window_frames, stride,
+            self.dataset, self.report = load_dataset(s.data, data_settings, self.config.window_frames, stride,
                                                      progress=False, **kwargs)
-        if self.dist.main and not a.quiet:
-            print(self.report.summary(), file=sys.stderr)
-        if a.batch_size < self.dist.world:
-            raise EggError(f"--batch-size {a.batch_size} is smaller than the {self.dist.world} processes")
-        self.batches_per_epoch = len(epoch_batches(len(self.dataset), a.batch_size, a.seed, 0))
+        if self.dist.main and not s.quiet:
+            log.info("%s", self.report.summary())
+        if s.batch_size < self.dist.world:
+            raise EggError(f"--batch-size {s.batch_size} is smaller than the {self.dist.world} processes")
+        self.batches_per_epoch = len(epoch_batches(len(self.dataset), s.batch_size, s.seed, 0))
 
-        torch.manual_seed(a.seed)  # identical initial weights on every rank
+        torch.manual_seed(s.seed)  # identical initial weights on every rank
         self.model = EGGesture(self.config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=a.lr)
-        decay_epoch = max(1, round(a.epochs * 100 / 120))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
+        decay_epoch = max(1, round(s.epochs * 100 / 120))
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, [decay_epoch], gamma=0.1)
         self.amp_dtype = None
-        if self.device.type == "cuda" and not a.no_amp:
+        if self.device.type == "cuda" and not s.no_amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        seed_rank = a.seed * 1000 + self.dist.rank
+        seed_rank = s.seed * 1000 + self.dist.rank
         random.seed(seed_rank)
         np.random.seed(seed_rank % (2**32))
         torch.manual_seed(seed_rank)
 
-        if a.resume:
-            if getattr(self, "_resumed_windows", None) not in (None, len(self.dataset)) and self.dist.main:
-                print(f"warning: the data now gives {len(self.dataset)} windows, the run started with "
-                      f"{self._resumed_windows}; the data order will differ from the original run",
-                      file=sys.stderr)
+        if s.resume:
+            if self._resumed_windows not in (None, len(self.dataset)) and self.dist.main:
+                log.warning("the data now gives %d windows, the run started with %s; the data order "
+                            "will differ from the original run", len(self.dataset), self._resumed_windows)
             self._load_state()
         elif self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            run = {"args": vars(a), "config": self.config.to_dict(), "world_size": self.dist.world,
+            run = {"args": dataclasses.asdict(s), "config": self.config.to_dict(), "world_size": self.dist.world,
                    "dataset": {"windows": len(self.dataset), "clips": self.report.used,
                                "problems": self.report.problems, "notes": self.report.notes,
                                "class_names": list(self.dataset.class_names)},
                    "decay_epoch": decay_epoch}
             (self.run_dir / RUN_FILE).write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
-            from training.data import mean_velocity
-
             np.save(self.run_dir / MEAN_VEL_FILE, mean_velocity(self.dataset.clips))
+        self._wrap_for_ranks()
+
+    def _wrap_for_ranks(self) -> None:
+        """DistributedDataParallel across torchrun ranks (built after loading, so that its
+        initial broadcast of rank 0's weights carries the resumed ones)."""
+        # the quantizer's moving averages, which every rank advances from its own share
+        self._rank_averaged = [b for b in self.model.quantizer.buffers() if b.is_floating_point()]
+        if self.dist.world == 1:
+            self._losses: Any = self.model.losses
+            return
+        cuda = self.device.type == "cuda"
+        self._losses = DistributedDataParallel(
+            _Losses(self.model), device_ids=[self.device.index] if cuda else None,
+            output_device=self.device.index if cuda else None, **_NO_BUFFER_BROADCAST,
+            # the two-stage recipe leaves the decoder (stage 2) or the classifier (stage 1) unused
+            find_unused_parameters=not self.config.joint_training)
 
     def _load_state(self) -> None:
         state = torch.load(self.run_dir / STATE_FILE, map_location="cpu", weights_only=False)
@@ -349,28 +559,15 @@ class Trainer:
         if rng is not None:
             _set_rng_state(rng)
         if state.get("world", 1) != self.dist.world and self.dist.main:
-            print(f"note: resuming a {state.get('world', 1)}-process run with {self.dist.world} processes; "
-                  "the data order is kept, the Gumbel noise differs", file=sys.stderr)
+            log.info("note: resuming a %d-process run with %d processes; the data order is kept, "
+                     "the Gumbel noise differs", state.get("world", 1), self.dist.world)
         if self.dist.main:
-            self._truncate_log(self.global_step)
-
-    def _truncate_log(self, step: int) -> None:
-        """Drop log rows written after the saved step by the run that was interrupted."""
-        path = self.run_dir / LOG_FILE
-        if not path.is_file():
-            return
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-        header = ["step", "epoch", "lr", *LOG_KEYS, "samples_per_s"]
-        keep = [header] + [r for r in rows[1:] if len(r) == len(header) and r[0].isdigit() and int(r[0]) <= step]
-        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerows(keep)
+            RunLogger.truncate(self.run_dir, self.global_step)
 
     # --- saving -----------------------------------------------------------------------------
     def save(self, epoch: int, batch: int, rng: dict[str, Any]) -> None:
         """Write model + training state atomically (rank 0). ``rng``: states at that position."""
-        from egg_core.checkpoint import save_checkpoint
-
+        s = self.settings
         rngs = self._gather_rng(rng)
         if not self.dist.main:
             return
@@ -378,12 +575,12 @@ class Trainer:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                  "epoch": epoch, "batch": batch, "global_step": self.global_step, "rng": rngs,
-                 "world": self.dist.world, "seed": self.args.seed}
+                 "world": self.dist.world, "seed": s.seed}
         _atomic_torch_save(state, self.run_dir / STATE_FILE)
-        meta = {"training_data": str(self.args.data), "training": {
+        meta = {"training_data": str(s.data), "training": {
             "epoch": epoch, "batch_in_epoch": batch, "global_step": self.global_step,
-            "ablation": self.args.ablation, "seed": self.args.seed, "epochs": self.args.epochs,
-            "batch_size": self.args.batch_size, "world_size": self.dist.world,
+            "ablation": s.ablation, "seed": s.seed, "epochs": s.epochs,
+            "batch_size": s.batch_size, "world_size": self.dist.world,
             "clips": len(self.report.used), "windows": len(self.dataset)},
             "class_names": list(self.dataset.class_names)}
         save_checkpoint(self.model, self.run_dir / MODEL_FILE, meta, overwrite=True)
@@ -391,157 +588,124 @@ class Trainer:
     def _gather_rng(self, rng: dict[str, Any]) -> dict[int, Any]:
         if self.dist.world == 1:
             return {0: rng}
-        import torch.distributed as dist
-
         out: list[Any] = [None] * self.dist.world
         dist.all_gather_object(out, rng)
         return dict(enumerate(out))
 
     # --- one step ---------------------------------------------------------------------------
-    def _sync(self) -> None:
-        """Average gradients and floating buffers across ranks."""
-        import torch.distributed as dist
-
-        for p in self.model.parameters():
-            if p.grad is None:
-                continue
-            dist.all_reduce(p.grad)
-            p.grad /= self.dist.world
-        for b in self.model.buffers():
-            if b.is_floating_point():
-                dist.all_reduce(b)
-                b /= self.dist.world
-
     def step(self, batch: dict[str, torch.Tensor], epoch: int) -> dict[str, float]:
+        """One optimiser step on this rank's share of a global batch; the mean statistics."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
-            out = self.model.losses(batch, epoch)
+            out = self._losses(batch, epoch)
         total = out["total"]
         if not torch.isfinite(total):
             raise EggError(f"the loss became {float(total)} at step {self.global_step}; lower --lr "
                            "or check the data (NaN features?)")
         if total.requires_grad:
-            self.scaler.scale(total).backward()
-        if self.dist.world > 1:
-            self._sync()
-        if self.args.grad_clip > 0:
+            self.scaler.scale(total).backward()  # DDP averages the gradients here
+        if self.settings.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             for group in _vq_params(self.model):  # never one norm across both groups
-                torch.nn.utils.clip_grad_norm_(group, self.args.grad_clip)
+                torch.nn.utils.clip_grad_norm_(group, self.settings.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.dist.world > 1 and not self._broadcast_done:
-            # the quantizer initialises its codes from the first batch it sees, which differs
-            # per rank: adopt rank 0's weights and buffers once so every rank holds one model
-            import torch.distributed as dist
-
-            for t in list(self.model.parameters()) + list(self.model.buffers()):
-                dist.broadcast(t.data, 0)
-            self._broadcast_done = True
+        average_across_ranks(self._rank_averaged, self.dist.world)
         values = torch.stack([out[k].detach().float().reshape(()) for k in LOG_KEYS])
-        if self.dist.world > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(values)
-            values /= self.dist.world
+        average_across_ranks([values], self.dist.world)
         return dict(zip(LOG_KEYS, values.tolist(), strict=True))
 
     def _stop_everywhere(self, local: bool) -> bool:
         if self.dist.world == 1:
             return local
-        import torch.distributed as dist
-
         flag = torch.tensor([1.0 if local else 0.0])
         dist.all_reduce(flag)
         return bool(flag.item() > 0)
 
     # --- the loop ---------------------------------------------------------------------------
     def train(self) -> int:
-        from tqdm import tqdm
-
-        a = self.args
-        total_steps = a.epochs * self.batches_per_epoch
-        if a.max_steps:
-            total_steps = min(total_steps, a.max_steps)
-        log_fh = writer = None
-        if self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.run_dir / LOG_FILE
-            new_log = not log_path.is_file() or log_path.stat().st_size == 0
-            # line-buffered: a killed run loses at most the row being written
-            log_fh = log_path.open("a", newline="", encoding="utf-8", buffering=1)
-            log = csv.writer(log_fh)
-            if new_log:
-                log.writerow(["step", "epoch", "lr", *LOG_KEYS, "samples_per_s"])
-            if not a.no_tensorboard:
-                from torch.utils.tensorboard import SummaryWriter
-
-                writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.global_step or None)
-        bar = tqdm(total=total_steps, initial=min(self.global_step, total_steps), unit="step",
-                   desc="training", disable=not self.dist.main or a.quiet, dynamic_ncols=True)
+        """Train to ``epochs`` / ``max_steps``; 0 when done, 130 when a signal stopped it (saved)."""
+        s = self.settings
+        total_steps = s.epochs * self.batches_per_epoch
+        if s.max_steps:
+            total_steps = min(total_steps, s.max_steps)
         status = 0
         epoch, b = self.start_epoch, self.start_batch
-        last_saved = self.global_step if a.resume else -1
+        last_saved = self.global_step if s.resume else -1
         rng_at = _rng_state()
-        with _StopFlag() as stop:
+        logger = RunLogger(self.run_dir, enabled=self.dist.main, tensorboard=not s.no_tensorboard,
+                           progress=not s.quiet, total_steps=total_steps, start_step=self.global_step)
+        batches, batches_of = [], -1  # the batches of epoch ``batches_of``
+        with logger, _StopFlag() as stop:
             try:
-                while epoch < a.epochs and self.global_step < total_steps:
-                    batches = epoch_batches(len(self.dataset), a.batch_size, a.seed, epoch)
-                    while b < len(batches) and self.global_step < total_steps:
-                        rng_at = _rng_state()
-                        if self._stop_everywhere(stop.requested):
-                            raise _StopRequested
-                        t0 = time.perf_counter()
-                        shard = batches[b][self.dist.rank :: self.dist.world]
-                        stats = self.step(collate(self.dataset, shard, self.device), epoch)
-                        self.global_step += 1
-                        b += 1
-                        rate = len(batches[b - 1]) / max(time.perf_counter() - t0, 1e-9)
-                        lr = self.optimizer.param_groups[0]["lr"]
-                        if self.dist.main:
-                            log.writerow([self.global_step, epoch, lr, *[f"{stats[k]:.6g}" for k in LOG_KEYS],
-                                          f"{rate:.2f}"])
-                            if writer is not None:
-                                for k in LOG_KEYS:
-                                    writer.add_scalar(f"train/{k}", stats[k], self.global_step)
-                                writer.add_scalar("train/lr", lr, self.global_step)
-                            bar.update(1)
-                            bar.set_postfix(epoch=epoch, loss=f"{stats['total']:.3f}", usage=f"{stats['usage']:.2f}")
-                        if b == len(batches):
-                            b = 0
-                            epoch += 1
-                            self.scheduler.step()
-                        if a.save_every and self.global_step % a.save_every == 0:
-                            self.save(epoch, b, _rng_state())
-                            last_saved = self.global_step
+                while epoch < s.epochs and self.global_step < total_steps:
+                    # the order of *this* epoch, whether it began in this session or a resumed one
+                    if batches_of != epoch:
+                        batches, batches_of = epoch_batches(len(self.dataset), s.batch_size, s.seed, epoch), epoch
+                    if b >= len(batches):  # resumed on data that now gives fewer batches: epoch over
+                        b, epoch = 0, epoch + 1
+                        self.scheduler.step()
+                        continue
+                    rng_at = _rng_state()
+                    if self._stop_everywhere(stop.requested):
+                        raise _StopRequested
+                    t0 = time.perf_counter()
+                    shard = batches[b][self.dist.rank :: self.dist.world]
+                    stats = self.step(collate(self.dataset, shard, self.device), epoch)
+                    self.global_step += 1
+                    b += 1
+                    rate = len(batches[b - 1]) / max(time.perf_counter() - t0, 1e-9)
+                    logger.log(self.global_step, epoch, self.optimizer.param_groups[0]["lr"], stats, rate)
+                    if b == len(batches):
+                        b = 0
+                        epoch += 1
+                        self.scheduler.step()
+                    if s.save_every and self.global_step % s.save_every == 0:
+                        self.save(epoch, b, _rng_state())
+                        last_saved = self.global_step
             except _StopRequested:
                 status = 130
                 # save the position of the step that did not run, with the RNG state it would have used
                 if self.dist.main:
-                    print(f"\ninterrupted at step {self.global_step}; saving to {self.run_dir}", file=sys.stderr)
+                    log.warning("interrupted at step %d; saving to %s", self.global_step, self.run_dir)
                 self.save(epoch, b, rng_at)
                 last_saved = self.global_step
-            finally:
-                bar.close()
-                if log_fh is not None:
-                    log_fh.close()
-                if writer is not None:
-                    writer.close()
         if status == 0 and last_saved != self.global_step:
             self.save(epoch, b, _rng_state())
-        if self.dist.main and not a.quiet:
+        if self.dist.main and not s.quiet:
             done = "stopped" if status else "finished"
-            print(f"{done} at step {self.global_step} (epoch {epoch}); model: {self.run_dir / MODEL_FILE}",
-                  file=sys.stderr)
+            log.info("%s at step %d (epoch %d); model: %s", done, self.global_step, epoch,
+                     self.run_dir / MODEL_FILE)
         return status
+
+
+def train_run(settings: TrainSettings) -> int:
+    """Train (or resume) one run in this process; 0 when finished, 130 when stopped by a signal.
+
+    The function the CLI and the study drivers share, so that they cannot differ; errors a
+    user can cause raise :class:`EggError`. Under torchrun it joins and leaves the process
+    group itself.
+    """
+    if settings.resume and settings.overwrite:
+        raise EggError("--resume and --overwrite exclude each other")
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    try:
+        trainer = Trainer(settings)
+        trainer.build()
+        return trainer.train()
+    finally:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 # --------------------------------------------------------------------------- CLI
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI; every destination is a :class:`TrainSettings` field of the same name and default."""
     ap = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(ap, split="train")
@@ -580,27 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.resume and args.overwrite:
-        print("error: --resume and --overwrite exclude each other", file=sys.stderr)
-        return 2
-    try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        trainer = Trainer(args)
-        trainer.build()
-        return trainer.train()
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\naborted without saving (the last checkpoint in the run folder is intact)", file=sys.stderr)
-        return 130
-    finally:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+    return run_cli(lambda: train_run(settings_from_args(args)), quiet=args.quiet,
+                   interrupted="aborted without saving (the last checkpoint in the run folder is intact)")
 
 
 if __name__ == "__main__":
