@@ -65,8 +65,8 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     return p, p.with_suffix(".json")
 
 
-def _atomic_write(target: Path, write: Any) -> None:
-    with atomic_path(target) as tmp:
+def _atomic_write(target: Path, write: Any, overwrite: bool) -> None:
+    with atomic_path(target, overwrite=overwrite) as tmp:
         write(str(tmp))
 
 
@@ -133,8 +133,8 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, metadata: dict[str
            "config": model.config.to_dict(), "metadata": _jsonable(meta)}
     text = json.dumps(doc, indent=2, sort_keys=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={_HEADER_KEY: text}))
-    _atomic_write(sidecar, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={_HEADER_KEY: text}), overwrite)
+    _atomic_write(sidecar, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
     return weights
 
 
@@ -166,6 +166,34 @@ def _read_doc(weights: Path, sidecar: Path) -> dict[str, Any]:
     return doc
 
 
+#: What a training run folder calls its model (training.train writes it there).
+RUN_MODEL_FILE = "model.safetensors"
+_TRAINING_STATE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """The model file meant by ``path``: a ``.safetensors`` file, or a training run folder.
+
+    Why: users pass what they see in a run folder (the folder itself, ``train_state.pt``)
+    or a PyTorch ``.pt`` from elsewhere; each gets a message saying what a model file is.
+    """
+    p = Path(path)
+    if p.is_dir():
+        inside = p / RUN_MODEL_FILE
+        if inside.is_file():
+            return inside
+        raise CheckpointError(f"{p} is a folder without {RUN_MODEL_FILE}; give the model file itself "
+                              f"(.safetensors). A training run keeps its model as RUN_DIR/{RUN_MODEL_FILE}.")
+    if p.suffix.lower() in _TRAINING_STATE_SUFFIXES:
+        beside = p.parent / RUN_MODEL_FILE
+        hint = f" Did you mean {beside}?" if beside.is_file() else ""
+        raise CheckpointError(
+            f"{p} is a PyTorch {p.suffix} file, not an EGGesture model. Models are .safetensors "
+            f"files (with a .json beside them); a training run keeps its model as RUN_DIR/{RUN_MODEL_FILE} "
+            f"(train_state.pt there only holds what --resume needs).{hint}")
+    return p
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tuple[Any, dict[str, Any]]:
     """Load a checkpoint -> ``(EGGesture in eval mode on device, metadata dict)``.
 
@@ -174,7 +202,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tu
     """
 
 
-    weights, sidecar = _paths(path)
+    weights, sidecar = _paths(resolve_checkpoint_path(path))
     if not weights.exists():
         raise CheckpointError(f"checkpoint not found: {weights}. Pass --checkpoint PATH to a "
                               "trained model (.safetensors) or train one with `python -m training.train`")

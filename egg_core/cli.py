@@ -10,6 +10,7 @@ silence the same things everywhere. Each CLI's ``main`` is therefore
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -70,16 +71,33 @@ def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
     if quiet:
         for name in ("transformers", "faster_whisper", "huggingface_hub"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        _silence_library_progress_bars()
+
+
+def _silence_library_progress_bars() -> None:
+    """No "Loading weights" bars from transformers / huggingface_hub under ``--quiet``.
+
+    Both read the switch when they are imported, which is usually later (the text model
+    loads lazily); if they are already loaded they are switched off directly.
+    """
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
 
 
 def run_cli(work: Callable[[], int | None], quiet: bool = False, verbose: bool = False,
-            user_errors: tuple[type[BaseException], ...] = ()) -> int:
+            user_errors: tuple[type[BaseException], ...] = (),
+            interrupted: str = "interrupted") -> int:
     """Run ``work`` with logging configured; map user errors and Ctrl-C to exit codes.
 
     Returns ``work``'s own status (None means success), 2 after an
     :class:`~egg_core.errors.EggError` (its message printed as one ``error:`` line) and 130
     after Ctrl-C. ``user_errors`` names further exception types that are the user's to fix
-    (e.g. the add-on's). Any other exception is a bug and propagates with its traceback.
+    (e.g. the add-on's); ``interrupted`` is the line shown after Ctrl-C (what was kept).
+    Any other exception is a bug and propagates with its traceback.
     """
     configure_logging(quiet, verbose)
     log = logging.getLogger("egg_core")
@@ -89,6 +107,6 @@ def run_cli(work: Callable[[], int | None], quiet: bool = False, verbose: bool =
         log.error("%s", exc)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        log.error("interrupted")
+        log.error("%s", interrupted)
         return EXIT_INTERRUPTED
     return EXIT_OK if status is None else int(status)

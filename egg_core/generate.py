@@ -64,12 +64,19 @@ def _check_output(path: str, suffix: str, overwrite: bool, what: str) -> Path:
     return check_target(p, overwrite)
 
 
+def _check_input(path: str, option: str, what: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise EggError(f"{option} {path} is a folder; give the {what} itself")
+    if not p.is_file():
+        raise EggError(f"{what} not found: {path}")
+
+
 def _validate(args: argparse.Namespace) -> None:
     """Every check that needs no model, so mistakes surface before the slow work."""
-    if not Path(args.audio).is_file():
-        raise EggError(f"audio file not found: {args.audio}")
-    if args.transcript is not None and not Path(args.transcript).is_file():
-        raise EggError(f"transcript file not found: {args.transcript}")
+    _check_input(args.audio, "--audio", "audio file")
+    if args.transcript is not None:
+        _check_input(args.transcript, "--transcript", "transcript file")
     if not (args.fps > 0 and args.fps <= 1000):
         raise EggError(f"--fps must be a positive frame rate (e.g. 30), got {args.fps}")
     if args.temperature < 0 or args.temperature != args.temperature:
@@ -129,6 +136,8 @@ def run(args: argparse.Namespace) -> None:
     motion, words = result.motion, result.words
     log.info("%s: %.1f s; %s %s; device %s", Path(args.audio).name, result.duration, words.note,
              words.message, generator.device)
+    for warning in result.warnings:
+        log.warning("%s", warning)
     write_beat2_npz(motion, args.out, overwrite=args.overwrite)
     written = [args.out]
     if args.bvh:

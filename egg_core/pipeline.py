@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, load_audio
+from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, is_silent, load_audio
 from egg_core.formats.transcripts import Word
 from egg_core.inference import Cancelled, GestureGenerator
+from egg_core.model.representation import joint_indices
 from egg_core.motion import Motion
+from egg_core.silence import MIN_SILENCE_S, SILENCE_DBFS, calm_in_silence
 from egg_core.words import find_words
 
 #: Rate every speech model of the project reads (features, aligner, recogniser).
@@ -45,6 +47,7 @@ class SpeechRequest:
     seed: int = 0
     temperature: float = 1.0
     top_k: int | None = None
+    calm_silence: bool = True  # ease to the rest pose in silences of 2 s or more (egg_core.silence)
 
 
 @dataclass
@@ -68,6 +71,7 @@ class SpeechMotion:
     motion: Motion
     wave: np.ndarray  # mono float32 at SAMPLE_RATE
     words: Words
+    warnings: list[str] = field(default_factory=list)  # things the user should know (silence, ...)
 
     @property
     def duration(self) -> float:
@@ -129,4 +133,16 @@ def speech_to_motion(generator: GeneratorSource, request: SpeechRequest,
         temperature=request.temperature, top_k=request.top_k,
         progress=lambda f, m: report(0.15 + 0.85 * float(f), m), cancel=cancel)
     check()
-    return SpeechMotion(motion, wave, words)
+    warnings = []
+    if is_silent(wave, SILENCE_DBFS):
+        warnings.append(f"the audio {Path(request.audio).name} is silent: there is no speech to "
+                        "gesture to" + (", so the body rests in its standing pose" if request.calm_silence else ""))
+    if _given_transcript(request) and words.method == "audio-only":
+        warnings.append(f"the transcript's words are not used: {words.message}")
+    if request.calm_silence:
+        motion, calmed = calm_in_silence(motion, wave, SAMPLE_RATE,
+                                         list(joint_indices(generator.config.joint_set)))
+        if calmed and not is_silent(wave, SILENCE_DBFS):
+            warnings.append(f"{100 * calmed:.0f} % of the clip is silence of {MIN_SILENCE_S:g} s or "
+                            "more; the body rests there")
+    return SpeechMotion(motion, wave, words, warnings)

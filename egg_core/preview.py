@@ -92,7 +92,7 @@ def render_preview(motion: Motion, path: str | Path, audio_path: str | Path | No
                    overwrite: bool = False, size: tuple[int, int] = (360, 480)) -> Path:
     """Render ``motion`` to ``path`` (.gif or .mp4; MP4 gets ``audio_path`` muxed in when given)."""
     target = check_preview_target(path, overwrite)
-    with atomic_path(target, suffix=target.suffix) as tmp:
+    with atomic_path(target, suffix=target.suffix, overwrite=overwrite) as tmp:
         if target.suffix.lower() == ".gif":
             _write_gif(motion, tmp, size)
         else:

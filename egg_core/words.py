@@ -289,6 +289,8 @@ def _write_result(args: argparse.Namespace) -> None:
     finally:
         if bar is not None:
             bar.close()
+    if not result.words:
+        raise EggError(f"no words found for {args.audio}: {result.message} Nothing was written to {out}.")
     transcript = result.transcript(str(args.audio))
     if suffix == ".textgrid":
         write_textgrid(transcript, out, overwrite=args.overwrite, xmax=result.duration)

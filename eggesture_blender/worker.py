@@ -30,7 +30,7 @@ import platform
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -79,16 +79,18 @@ class GenerationResult:
     trans: np.ndarray  # (T, 3) metres, Y-up
     fps: float
     words_note: str = ""
+    warnings: list[str] = field(default_factory=list)  # shown to the user as warnings
 
     def save(self, path: str | Path) -> None:
         with open(path, "wb") as fh:
             np.savez(fh, poses=self.poses, trans=self.trans, fps=np.float64(self.fps),
-                     words_note=np.array(self.words_note))
+                     words_note=np.array(self.words_note), warnings=np.array(self.warnings, dtype=str))
 
     @classmethod
     def load(cls, path: str | Path) -> GenerationResult:
         with np.load(path, allow_pickle=False) as data:
-            return cls(data["poses"], data["trans"], float(data["fps"]), str(data["words_note"]))
+            warnings = [str(w) for w in data["warnings"]] if "warnings" in data else []
+            return cls(data["poses"], data["trans"], float(data["fps"]), str(data["words_note"]), warnings)
 
 
 @dataclass
@@ -150,7 +152,7 @@ def run_job(
     motion = result.motion
     return GenerationResult(np.asarray(motion.poses, dtype=np.float32),
                             np.asarray(motion.trans, dtype=np.float32), float(motion.fps),
-                            result.words.note)
+                            result.words.note, list(result.warnings))
 
 
 def run_transcribe(

@@ -228,4 +228,4 @@ def write_beat2_npz(motion: Motion, path: str | os.PathLike[str], overwrite: boo
     def write(handle: BinaryIO) -> None:
         np.savez(handle, **arrays)
 
-    atomic_write(target, write)
+    atomic_write(target, write, overwrite=overwrite)

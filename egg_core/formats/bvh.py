@@ -624,7 +624,7 @@ def write_bvh(
     def write(handle: BinaryIO) -> None:
         handle.write(data)
 
-    atomic_write(target, write)
+    atomic_write(target, write, overwrite=overwrite)
 
 
 def _close_joint(

@@ -554,7 +554,7 @@ def read_transcript(path: str | Path, tier: str | None = None) -> Transcript:
 
 def _write_atomic(path: Path, content: str, overwrite: bool) -> None:
     check_target(path, overwrite)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(content, encoding="utf-8", newline="\n")
 
 
