@@ -138,6 +138,43 @@ def sound_strips(scene: bpy.types.Scene) -> list[Any]:
     return sorted(strips, key=lambda s: (s.frame_start, s.channel, s.name))
 
 
+def strip_is_muted(scene: bpy.types.Scene, strip: Any) -> bool:
+    """True when ``strip`` is not heard on playback: it, its channel or an enclosing meta strip is muted.
+
+    Channels carry their own mute toggle (``editor.channels[n].mute``; a meta strip has its
+    own ``channels``), on 4.2 and 4.4+ alike; a strip inside a meta strip is silent when the
+    meta strip is.
+    """
+    editor = scene.sequence_editor
+    node = strip
+    while node is not None:
+        if getattr(node, "mute", False):
+            return True
+        parent = node.parent_meta() if hasattr(node, "parent_meta") else None
+        channels = getattr(parent if parent is not None else editor, "channels", None)
+        channel = getattr(node, "channel", 0)
+        if channels is not None and 0 <= channel < len(channels) and getattr(channels[channel], "mute", False):
+            return True
+        node = parent
+    return False
+
+
+def audible_sound_strips(scene: bpy.types.Scene) -> list[Any]:
+    """:func:`sound_strips` without the muted ones (the first is what the user hears first)."""
+    return [s for s in sound_strips(scene) if not strip_is_muted(scene, s)]
+
+
+def free_channel(scene: bpy.types.Scene, frame_start: float, frame_end: float, ignore: Any = None) -> int | None:
+    """The lowest sequencer channel with no top-level strip in ``[frame_start, frame_end)``; None if full."""
+    busy = {s.channel for s in sequence_editor_strips(scene, all_levels=False)
+            if s != ignore and s.frame_final_start < frame_end and frame_start < s.frame_final_end}
+    return next((channel for channel in range(1, _MAX_CHANNEL + 1) if channel not in busy), None)
+
+
+#: The highest sequencer channel (Blender's MAXSEQ).
+_MAX_CHANNEL = 128
+
+
 def new_sound_strip(scene: bpy.types.Scene, name: str, filepath: str, channel: int, frame_start: int) -> Any:
     """Add a sound strip to the scene's sequencer (used by tests and the batch script).
 

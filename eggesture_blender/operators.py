@@ -53,6 +53,7 @@ class RunPlan:
     take_base: str
     scene_fps: float
     temp_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)  # shown to the user, the run goes ahead
 
     def cleanup(self) -> None:
         if self.temp_dir is not None:
@@ -71,18 +72,28 @@ def _sound_path(sound: bpy.types.Sound, temp_dir: tempfile.TemporaryDirectory) -
 
 
 def find_sound_strip(scene: bpy.types.Scene, name: str = ""):
-    """The named sound strip, or the first one when ``name`` is empty."""
+    """The named sound strip, or the first audible (unmuted) one when ``name`` is empty."""
     strips = compat.sound_strips(scene)
     if not strips:
         raise InputError("This scene has no sound strip: add your audio in the Video Sequencer "
                          "(Add > Sound) or switch Audio to 'File'.")
     if not name:
-        return strips[0]
+        audible = compat.audible_sound_strips(scene)
+        if not audible:
+            raise InputError("Every sound strip in this scene is muted: unmute the one to follow, "
+                             "or type its name in the Strip field.")
+        return audible[0]
     for strip in strips:
         if strip.name == name:
             return strip
     raise InputError(f"No sound strip named '{name}': pick another strip or clear the field "
-                     "to use the first one.")
+                     "to use the first audible one.")
+
+
+def muted_strip_warning(strip) -> str:
+    """What to tell the user when the sound strip they named is muted (the run goes ahead)."""
+    return (f"Sound strip '{strip.name}' is muted: the take follows it but its audio will not play; "
+            "unmute it, or clear the Strip field to follow the first audible strip.")
 
 
 def _joint_indices(parts: set[str]) -> list[int]:
@@ -100,6 +111,7 @@ class AudioPlacement:
     frame_start: float  # default key range: the strip's visible part
     frame_end: float
     name: str  # what takes are named after
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve_audio(scene: bpy.types.Scene, settings, temp_dir: tempfile.TemporaryDirectory) -> AudioPlacement:
@@ -111,6 +123,8 @@ def resolve_audio(scene: bpy.types.Scene, settings, temp_dir: tempfile.Temporary
         placement = AudioPlacement(_sound_path(strip.sound, temp_dir), float(strip.frame_start),
                                    float(strip.frame_final_start), float(strip.frame_final_end - 1),
                                    strip.name)
+        if compat.strip_is_muted(scene, strip):  # only reachable by naming it: the default skips them
+            placement.warnings.append(muted_strip_warning(strip))
     else:
         if not settings.audio_file:
             raise InputError("No audio file chosen: set 'Audio File' in the Gestures panel.")
@@ -167,7 +181,8 @@ def prepare_run(context: bpy.types.Context, settings=None) -> RunPlan:
     except Exception:
         temp_dir.cleanup()
         raise
-    return RunPlan(request, target.name, joints, translate, audio_frame, start, end, base, fps, temp_dir)
+    return RunPlan(request, target.name, joints, translate, audio_frame, start, end, base, fps, temp_dir,
+                   warnings=list(placement.warnings))
 
 
 # --------------------------------------------------------------------------- applying
@@ -222,10 +237,15 @@ def _detected_python() -> str | None:
 
 def generate_sync(context: bpy.types.Context, settings=None, progress=None) -> bpy.types.Action:
     """Generate and apply in one blocking call (background mode, batch script, scripts)."""
-    plan = prepare_run(context, settings)
+    return run_plan(context, prepare_run(context, settings), progress)
+
+
+def run_plan(context: bpy.types.Context, plan: RunPlan, progress=None) -> bpy.types.Action:
+    """Generate and apply a prepared plan in one blocking call; always cleans the plan up."""
     try:
         mode, python = choose_backend(context)
         result = backend.run_sync(plan.request, mode, python, progress)
+        plan.warnings.extend(result.warnings)  # what generation found (silence, unused words)
         return apply_result(context, plan, result)
     finally:
         plan.cleanup()
@@ -239,8 +259,10 @@ class Session:
 
     def __init__(self, context: bpy.types.Context, job: backend.Job,
                  apply: Callable[[bpy.types.Context, object], str],
-                 cleanup: Callable[[], None] = lambda: None, label: str = "Gestures"):
+                 cleanup: Callable[[], None] = lambda: None, label: str = "Gestures",
+                 warnings: list[str] | None = None):
         self.job, self.apply, self.cleanup, self.label = job, apply, cleanup, label
+        self.warnings = list(warnings or [])  # reported when the job starts and again at the end
         self.cancel_requested = False
         status = context.window_manager.eggesture_status
         status.running, status.progress, status.message = True, 0.0, "Starting"
@@ -263,7 +285,7 @@ class Session:
         try:
             if state == backend.DONE:
                 try:
-                    return state, self.apply(context, self.job.result)
+                    return state, _with_warnings(self.apply(context, self.job.result), self.warnings)
                 except EggError as exc:
                     return backend.FAILED, str(exc)
             if state == backend.CANCELLED:
@@ -303,7 +325,8 @@ def _redraw(context: bpy.types.Context) -> None:
             area.tag_redraw()
 
 
-def _start(context: bpy.types.Context, request: GenerationRequest, apply, cleanup, label: str) -> Session:
+def _start(context: bpy.types.Context, request: GenerationRequest, apply, cleanup, label: str,
+           warnings: list[str] | None = None) -> Session:
     global _ACTIVE
     try:
         mode, python = choose_backend(context)
@@ -311,8 +334,13 @@ def _start(context: bpy.types.Context, request: GenerationRequest, apply, cleanu
     except Exception:
         cleanup()
         raise
-    _ACTIVE = Session(context, job, apply, cleanup, label)
+    _ACTIVE = Session(context, job, apply, cleanup, label, warnings)
     return _ACTIVE
+
+
+def _with_warnings(message: str, warnings: list[str]) -> str:
+    """The final report of a run, followed by what the user was warned about when it started."""
+    return " | ".join([message, *(f"Warning: {w}" for w in warnings)])
 
 
 def _check_idle() -> None:
@@ -321,7 +349,8 @@ def _check_idle() -> None:
 
 
 def _describe_take(action: bpy.types.Action, result: GenerationResult) -> str:
-    return f"Wrote action '{action.name}'" + (f" ({result.words_note})" if result.words_note else "")
+    note = f"Wrote action '{action.name}'" + (f" ({result.words_note})" if result.words_note else "")
+    return _with_warnings(note, list(getattr(result, "warnings", [])))
 
 
 def start_session(context: bpy.types.Context) -> Session:
@@ -330,7 +359,7 @@ def start_session(context: bpy.types.Context) -> Session:
     plan = prepare_run(context)
     return _start(context, plan.request,
                   lambda ctx, result: _describe_take(apply_result(ctx, plan, result), result),
-                  plan.cleanup, "Gestures")
+                  plan.cleanup, "Gestures", plan.warnings)
 
 
 def apply_transcription(context: bpy.types.Context, name: str, result: TranscriptionResult) -> str:
@@ -357,7 +386,7 @@ def start_transcription(context: bpy.types.Context) -> Session:
                                 task="transcribe")
     return _start(context, request,
                   lambda ctx, result: apply_transcription(ctx, placement.name, result),
-                  temp_dir.cleanup, "Transcription")
+                  temp_dir.cleanup, "Transcription", placement.warnings)
 
 
 class _BackgroundJobOperator:
@@ -378,6 +407,8 @@ class _BackgroundJobOperator:
         except EggError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        for warning in self._session.warnings:
+            self.report({"WARNING"}, warning)
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
@@ -414,10 +445,16 @@ class EGGESTURE_OT_generate(_BackgroundJobOperator, bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            action = generate_sync(context)
+            plan = prepare_run(context)
+            for warning in plan.warnings:
+                self.report({"WARNING"}, warning)
+            before = len(plan.warnings)
+            action = run_plan(context, plan)
         except (EggError, backend.GenerationFailed) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        for warning in plan.warnings[before:]:
+            self.report({"WARNING"}, warning)
         self.report({"INFO"}, f"Wrote action '{action.name}'")
         return {"FINISHED"}
 
@@ -436,6 +473,8 @@ class EGGESTURE_OT_transcribe(_BackgroundJobOperator, bpy.types.Operator):
         session = None
         try:
             session = start_transcription(context)
+            for warning in session.warnings:
+                self.report({"WARNING"}, warning)
             session.job.wait()
             state, message = session.tick(context)
         except EggError as exc:

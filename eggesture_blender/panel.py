@@ -17,11 +17,21 @@ def _default_range_text(scene: bpy.types.Scene, settings) -> str:
     fps = compat.scene_fps(scene)
     if settings.audio_source == "FILE":
         return f"From frame {settings.audio_start_frame} for the audio's length ({fps:g} fps)"
-    strips = compat.sound_strips(scene)
-    strip = next((s for s in strips if s.name == settings.sound_strip), strips[0] if strips else None)
+    strip = _followed_strip(scene, settings)
     if strip is None:
+        if compat.sound_strips(scene):
+            return "Every sound strip is muted: unmute one or name it above"
         return "Add a sound strip to place the audio"
     return f"Frames {strip.frame_final_start}-{strip.frame_final_end - 1} ({fps:g} fps)"
+
+
+def _followed_strip(scene: bpy.types.Scene, settings):
+    """The strip a run would follow: the named one, else the first audible one (None if none)."""
+    named = next((s for s in compat.sound_strips(scene) if s.name == settings.sound_strip), None)
+    if named is not None:
+        return named
+    audible = compat.audible_sound_strips(scene)
+    return audible[0] if audible else None
 
 
 class EGGESTURE_PT_main(bpy.types.Panel):
@@ -47,6 +57,9 @@ class EGGESTURE_PT_main(bpy.types.Panel):
             if scene.sequence_editor is not None and compat.sound_strips(scene):
                 col.prop_search(settings, "sound_strip", scene.sequence_editor,
                                 _strip_collection_name(scene), text="Strip", icon="SOUND")
+                strip = _followed_strip(scene, settings)
+                if strip is not None and compat.strip_is_muted(scene, strip):
+                    col.label(text=f"'{strip.name}' is muted: its audio will not play", icon="ERROR")
             else:
                 col.label(text="No sound strip in this scene", icon="ERROR")
         else:

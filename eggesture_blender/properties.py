@@ -46,7 +46,7 @@ class EGGESTURE_PG_settings(bpy.types.PropertyGroup):
         default="STRIP",
     )
     sound_strip: StringProperty(
-        name="Strip", description="Sound strip to follow (empty: the first sound strip of the scene)"
+        name="Strip", description="Sound strip to follow (empty: the first sound strip that is not muted)"
     )
     audio_file: StringProperty(name="Audio File", subtype="FILE_PATH")
     audio_start_frame: IntProperty(
