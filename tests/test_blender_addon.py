@@ -19,33 +19,18 @@ bpy = pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.blender
 
+import addon_fixtures  # noqa: E402
 import addon_utils  # noqa: E402  (ships with bpy)
 
 from eggesture_blender import backend, compat, operators, panel  # noqa: E402
 from eggesture_blender.worker import GenerationRequest  # noqa: E402
 
+# the shared add-on fixtures (tests/addon_fixtures.py)
+tiny_checkpoint = addon_fixtures.tiny_checkpoint
+addon = addon_fixtures.addon
+
 WAV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "speech" / "talkshow_1st-page.wav"
 TRANSCRIPT = "Welcome back to the show. Tonight we talk about the first page of the paper."
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    from egg_core.checkpoint import save_checkpoint
-    from egg_core.model.eggesture import EGGesture, EGGestureConfig
-
-    torch.set_num_threads(1)  # the tiny model gains nothing from threads; avoid oversubscription
-    torch.manual_seed(0)
-    model = EGGesture(EGGestureConfig.tiny(text_encoder="hashed"))
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
-
-
-@pytest.fixture(scope="module")
-def addon(tiny_checkpoint):
-    addon_utils.enable("eggesture_blender", default_set=True)
-    prefs = bpy.context.preferences.addons["eggesture_blender"].preferences
-    prefs.checkpoint_path = str(tiny_checkpoint)
-    yield prefs
-    addon_utils.disable("eggesture_blender", default_set=True)
 
 
 @pytest.fixture

@@ -26,9 +26,13 @@ torch = pytest.importorskip("torch")
 sf = pytest.importorskip("soundfile")
 pytestmark = pytest.mark.blender
 
-import addon_utils  # noqa: E402  (ships with bpy)
+import addon_fixtures  # noqa: E402
 
 from eggesture_blender import backend, batch, compat, operators, panel  # noqa: E402
+
+# the shared add-on fixtures (tests/addon_fixtures.py)
+tiny_checkpoint = addon_fixtures.tiny_checkpoint
+addon = addon_fixtures.addon
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,26 +56,6 @@ def audio(tmp_path_factory) -> SimpleNamespace:
     bad.write_bytes(b"this is not audio at all " * 20)
     return SimpleNamespace(a=_tone(folder / "a_first.wav", 2.5, 220.0),
                            c=_tone(folder / "c_second.wav", 3.0, 330.0), bad=bad)
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    from egg_core.checkpoint import save_checkpoint
-    from egg_core.model.eggesture import EGGesture, EGGestureConfig
-
-    torch.set_num_threads(1)  # the tiny model gains nothing from threads; the CPU is shared
-    torch.manual_seed(0)
-    return save_checkpoint(EGGesture(EGGestureConfig.tiny(text_encoder="hashed")),
-                           tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
-
-
-@pytest.fixture(scope="module")
-def addon(tiny_checkpoint):
-    addon_utils.enable("eggesture_blender", default_set=True)
-    prefs = bpy.context.preferences.addons["eggesture_blender"].preferences
-    prefs.checkpoint_path = str(tiny_checkpoint)
-    yield prefs
-    addon_utils.disable("eggesture_blender", default_set=True)
 
 
 @pytest.fixture
