@@ -38,7 +38,7 @@ from egg_core.model.classifier import sample_indices
 from egg_core.model.representation import features_to_poses
 from egg_core.model.text import compute_text_features
 from egg_core.motion import Motion, resample_motion
-from egg_core.skeleton import STANDING_TRANS_Y
+from egg_core.skeleton import SMPLX, STANDING_TRANS_Y, relaxed_pose
 
 if TYPE_CHECKING:
     from egg_core.formats.transcripts import Word
@@ -95,6 +95,31 @@ class GestureGenerator:
                     "model (.safetensors), or train one with `python -m training.train`")
         model, meta = load_checkpoint(path, device)
         return cls(model, meta, next(model.parameters()).device)
+
+    @property
+    def posture(self) -> np.ndarray:
+        """Pose ``(55, 3)`` of the joints the model does not generate.
+
+        The training data's mean posture when the checkpoint records one (its pelvis tilt is
+        what the generated spine rotations are relative to), else the relaxed standing pose.
+        """
+        recorded = self.metadata.get("posture")
+        if recorded is not None:
+            pose = np.asarray(recorded, dtype=np.float32)
+            if pose.shape == (55, 3) and np.all(np.isfinite(pose)):
+                return pose
+        return relaxed_pose().astype(np.float32)
+
+    @property
+    def rest_pose(self) -> np.ndarray:
+        """Pose ``(55, 3)`` of a person at rest in this model's posture: arms and hands relaxed
+        (hanging), every other joint (pelvis tilt, spine, head, legs) in :attr:`posture`."""
+        pose = self.posture.copy()
+        relaxed = relaxed_pose().astype(np.float32)
+        arms = [SMPLX.joint_names.index(n) for n in SMPLX.joint_names
+                if any(k in n for k in ("shoulder", "elbow", "wrist", "index", "middle", "ring", "pinky", "thumb"))]
+        pose[arms] = relaxed[arms]
+        return pose
 
     @property
     def text_encoder(self) -> str:
@@ -163,7 +188,7 @@ class GestureGenerator:
         rot6d = self._generate_rot6d(audio, text, seed, temperature, top_k, report, cancel)
 
         report(0.97, "converting to SMPL-X")
-        poses = features_to_poses(rot6d, cfg.joint_set)
+        poses = features_to_poses(rot6d, cfg.joint_set, base_pose=self.posture)
         trans = np.tile(np.array([0.0, STANDING_TRANS_Y, 0.0], np.float32), (len(poses), 1))
         motion = Motion(poses=poses, trans=trans, fps=cfg.fps)
         if fps != cfg.fps:

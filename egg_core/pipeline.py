@@ -141,7 +141,8 @@ def speech_to_motion(generator: GeneratorSource, request: SpeechRequest,
         warnings.append(f"the transcript's words are not used: {words.message}")
     if request.calm_silence:
         motion, calmed = calm_in_silence(motion, wave, SAMPLE_RATE,
-                                         list(joint_indices(generator.config.joint_set)))
+                                         list(joint_indices(generator.config.joint_set)),
+                                         generator.rest_pose)
         if calmed and not is_silent(wave, SILENCE_DBFS):
             warnings.append(f"{100 * calmed:.0f} % of the clip is silence of {MIN_SILENCE_S:g} s or "
                             "more; the body rests there")

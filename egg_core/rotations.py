@@ -421,6 +421,32 @@ def quat_conjugate(q: Array) -> Array:
     return _cat([q[..., 0:1], -q[..., 1:]], axis=-1)
 
 
+def quat_outer_sum(q: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``sum q q^T`` over ``axis`` ``(..., 4, 4)``: what :func:`quat_average` needs, and additive.
+
+    Why a separate step: the average of many clips is the average of their sums, so each clip's
+    sum can be computed once and cached (numpy only).
+    """
+    q = np.asarray(q, dtype=np.float64)
+    _check_last(q, (4,), "quaternion")
+    q = np.moveaxis(q, axis, 0)
+    return np.einsum("n...i,n...j->...ij", q, q)
+
+
+def quat_average(outer_sum: np.ndarray) -> np.ndarray:
+    """The rotation closest on average to a set of rotations, from their ``sum q q^T`` ``(..., 4, 4)``.
+
+    The chordal L2 mean (Markley et al. 2007): the eigenvector of the largest eigenvalue, so
+    ``q`` and ``-q`` count as the same rotation. Returned with ``w >= 0`` (numpy only).
+    """
+    m = np.asarray(outer_sum, dtype=np.float64)
+    if m.shape[-2:] != (4, 4):
+        raise ValueError(f"expected (..., 4, 4) sums of quaternion outer products, got {m.shape}")
+    _, vecs = np.linalg.eigh(m)
+    q = vecs[..., :, -1]
+    return np.where(q[..., :1] < 0, -q, q)
+
+
 @_keeps_dtype
 def quat_make_continuous(q: Array, axis: int = 0) -> Array:
     """Flip signs so that consecutive quaternions along ``axis`` have a non-negative dot product.
@@ -591,6 +617,8 @@ def matrix_to_euler(R: Array, order: str = "ZXY", degrees: bool = False) -> Arra
 
 
 __all__ = [
+    "quat_average",
+    "quat_outer_sum",
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
     "matrix_to_rot6d",

@@ -68,8 +68,9 @@ def speech_activity(wave: np.ndarray, sample_rate: int, n_frames: int, fps: floa
 
 
 def calm_in_silence(motion: Motion, wave: np.ndarray, sample_rate: int,
-                    joints: list[int] | None = None) -> tuple[Motion, float]:
-    """``motion`` with its ``joints`` eased to the relaxed pose in long silences.
+                    joints: list[int] | None = None,
+                    rest_pose: np.ndarray | None = None) -> tuple[Motion, float]:
+    """``motion`` with its ``joints`` eased to ``rest_pose`` (default: relaxed) in long silences.
 
     Returns the new motion and the fraction of frames that are (at least partly) calmed.
     """
@@ -78,7 +79,7 @@ def calm_in_silence(motion: Motion, wave: np.ndarray, sample_rate: int,
     if calmed == 0.0:
         return motion, 0.0
     idx = list(range(motion.poses.shape[1])) if joints is None else list(joints)
-    rest = relaxed_pose()[idx]
+    rest = (relaxed_pose() if rest_pose is None else np.asarray(rest_pose, np.float64))[idx]
     q_gen = np.asarray(axis_angle_to_quat(motion.poses[:, idx].astype(np.float64)))
     q_rest = np.broadcast_to(np.asarray(axis_angle_to_quat(rest)), q_gen.shape)
     q = np.asarray(quat_slerp(q_rest, q_gen, activity[:, None]))

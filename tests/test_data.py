@@ -188,3 +188,20 @@ def test_mean_velocity_matches_fk_speeds(trees, tmp_path):
     expect = mean_joint_speed([joint_positions(m.poses, m.trans)], 30.0)
     np.testing.assert_allclose(D.mean_velocity(clips), expect, rtol=1e-5)
     assert D.mean_velocity(clips).shape == (55,)
+
+
+def test_mean_posture_of_the_real_take_keeps_its_pelvis_tilt(beat2_take, tmp_path):
+    """BEAT2's pelvis is pitched forward ~17 degrees; the mirrored mean has no yaw or roll."""
+    from egg_core.rotations import axis_angle_to_matrix, matrix_to_euler
+
+    folder = tmp_path / "take"
+    folder.mkdir()
+    for suffix in (".npz", ".wav"):
+        (folder / f"take{suffix}").symlink_to(beat2_take.with_suffix(suffix))
+    clips, _ = D.load_clips(folder, SETTINGS, cache_dir=tmp_path / "cache", progress=False)
+    posture = D.mean_posture(clips)
+    assert posture.shape == (55, 3)
+    pitch, yaw, roll = matrix_to_euler(axis_angle_to_matrix(posture[0].astype(np.float64)), "XYZ", degrees=True)
+    assert -20.0 < pitch < -12.0 and abs(yaw) < 1e-3 and abs(roll) < 1e-3
+    with pytest.raises(EggError, match="posture"):
+        D.mean_posture([])

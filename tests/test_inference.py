@@ -175,3 +175,24 @@ def test_seam_not_jumpier_than_window_inside() -> None:
     assert inside.mean() > 1e-3  # the motion is not static
     assert jumps[seam].mean() <= 1.25 * inside.mean()
     assert np.percentile(jumps[seam], 95) <= 1.25 * np.percentile(inside, 95)
+
+
+def test_joints_the_model_does_not_generate_hold_the_recorded_posture() -> None:
+    """A checkpoint's recorded posture (training data's mean pose) replaces the relaxed pose."""
+    from egg_core.skeleton import relaxed_pose
+
+    torch.manual_seed(0)
+    model = EGGesture(EGGestureConfig.tiny()).eval()
+    posture = np.zeros((55, 3), np.float32)
+    posture[0] = [-0.3, 0.0, 0.0]  # a pelvis pitched forward, as in BEAT2
+    posture[4] = [0.2, 0.0, 0.0]  # a bent knee
+    wave = _speechlike(2.0)
+    with_posture = GestureGenerator(model, {"posture": posture.tolist()}, "cpu").generate(wave, SR)
+    without = GestureGenerator(model, {}, "cpu").generate(wave, SR)
+    rest = [j for j in range(55) if j not in joint_indices(model.config.joint_set)]
+    np.testing.assert_allclose(with_posture.poses[:, rest], np.broadcast_to(posture[rest], (with_posture.num_frames, len(rest), 3)), atol=1e-6)
+    np.testing.assert_allclose(without.poses[:, rest], np.broadcast_to(relaxed_pose()[rest], (without.num_frames, len(rest), 3)), atol=1e-6)
+    gen = list(joint_indices(model.config.joint_set))
+    np.testing.assert_array_equal(with_posture.poses[:, gen], without.poses[:, gen])
+    # a malformed record falls back to the relaxed pose instead of failing
+    assert np.allclose(GestureGenerator(model, {"posture": [[0.0]]}, "cpu").posture, relaxed_pose())

@@ -424,3 +424,38 @@ def test_matrix_builder_accepts_plain_python_floats() -> None:
 
     m = _matrix3([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     assert m.dtype == np.float64 and np.array_equal(m, np.eye(3))
+
+
+# ---------------------------------------------------------------- rotation average
+
+
+@SETTINGS
+@given(axis_angles(), st.lists(st.booleans(), min_size=1, max_size=6))
+def test_quat_average_of_one_rotation_is_that_rotation_whatever_the_signs(aa: np.ndarray,
+                                                                           flips: list[bool]) -> None:
+    q = np.asarray(R.axis_angle_to_quat(aa))
+    qs = np.stack([-q if f else q for f in flips])
+    mean = R.quat_average(R.quat_outer_sum(qs))
+    assert abs(abs(float(mean @ q)) - 1.0) < 1e-9 and mean[0] >= 0
+
+
+@SETTINGS
+@given(st.floats(0.0, 1.4), st.floats(-1.0, 1.0), st.floats(-1.0, 1.0))
+def test_quat_average_of_a_symmetric_pair_is_their_midpoint(half: float, ax: float, ay: float) -> None:
+    """Rotations by +-a about one axis, composed with a base rotation, average to the base."""
+    axis = np.array([ax, ay, 1.0]) / np.linalg.norm([ax, ay, 1.0])
+    base = np.asarray(R.axis_angle_to_quat(np.array([0.3, -0.2, 0.5])))
+    pair = [np.asarray(R.quat_multiply(base, R.axis_angle_to_quat(s * half * axis))) for s in (1, -1)]
+    mean = R.quat_average(R.quat_outer_sum(np.stack(pair)))
+    assert abs(abs(float(mean @ base)) - 1.0) < 1e-9
+
+
+def test_quat_average_is_additive_over_batches() -> None:
+    rng = np.random.default_rng(3)
+    q = np.asarray(R.axis_angle_to_quat(rng.normal(scale=0.4, size=(200, 5, 3))))
+    whole = R.quat_average(R.quat_outer_sum(q))
+    parts = R.quat_average(R.quat_outer_sum(q[:70]) + R.quat_outer_sum(q[70:]))
+    np.testing.assert_allclose(whole, parts, atol=1e-12)
+    assert whole.shape == (5, 4)
+    with pytest.raises(ValueError, match="4, 4"):
+        R.quat_average(np.zeros((3, 3)))

@@ -74,6 +74,7 @@ def test_train_each_layout_end_to_end(work, layout):
         assert all(math.isfinite(float(r[key])) for r in rows), key
     model, meta = load_checkpoint(run / "model.safetensors", "cpu")
     assert meta["training"]["global_step"] == 3 and model.config.codebook_size == 32
+    assert np.asarray(meta["posture"]).shape == (55, 3)  # the pose of the joints it does not generate
     assert np.load(run / "mean_vel.npy").shape == (55,)
     info = json.loads((run / "run.json").read_text())
     assert len(info["dataset"]["problems"]) >= 1  # each tree has one deliberately broken clip

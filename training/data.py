@@ -62,12 +62,18 @@ from egg_core.model.audio import compute_audio_features
 from egg_core.model.representation import poses_to_features
 from egg_core.model.text import TEXT_FEATURE_DIM, compute_text_features, resolve_text_encoder
 from egg_core.motion import Motion, resample_motion
-from egg_core.rotations import matrix_to_axis_angle
+from egg_core.rotations import (
+    axis_angle_to_quat,
+    matrix_to_axis_angle,
+    quat_average,
+    quat_outer_sum,
+    quat_to_axis_angle,
+)
 from egg_core.skeleton import SMPLX, mirror_poses
 from training.metrics import EVAL_FPS, joint_positions, joint_speeds
 
 FORMATS = ("beat2", "trinity", "folder")
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: posture statistics (pose_outer)
 MOTION_EXTENSIONS = (".npz", ".bvh")
 LABELS_SUFFIX = ".labels.json"
 SPLITS = ("train", "val", "test", "additional", "all")
@@ -474,6 +480,7 @@ class PreparedClip:
     source: ClipSource | None = None
     speed_sum: np.ndarray | None = None  # (55,) sum of FK joint speeds at 30 fps (BC normaliser)
     speed_frames: int = 0
+    pose_outer: np.ndarray | None = None  # (55, 4, 4) sum of q q^T of every joint, motion and mirror
 
     @property
     def num_frames(self) -> int:
@@ -555,6 +562,8 @@ def compute_clip_features(src: ClipSource, settings: DataSettings) -> dict[str, 
         "class_names": np.array(names, dtype=str),
         "speed_sum": speed_sum,
         "speed_frames": np.array(speed_frames, dtype=np.int64),
+        "pose_outer": (quat_outer_sum(axis_angle_to_quat(poses.astype(np.float64)))
+                       + quat_outer_sum(axis_angle_to_quat(np.asarray(mirrored, np.float64)))),
     }
 
 
@@ -577,6 +586,20 @@ def mean_velocity(clips: Sequence[PreparedClip]) -> np.ndarray:
     if frames == 0:
         raise EggError("no motion frames to compute the mean joint speed from")
     return (np.asarray(total, dtype=np.float64) / frames).astype(np.float32)
+
+
+def mean_posture(clips: Sequence[PreparedClip]) -> np.ndarray:
+    """Average pose ``(55, 3)`` axis-angle of the clips' real motion and its mirror image.
+
+    Why: the joints a model does not generate (pelvis orientation, legs, jaw) must hold the
+    posture the generated joints were learned on. BEAT2's pelvis is pitched about 17 degrees;
+    the spine rotations are relative to it, so a zero pelvis tilts the whole upper body and
+    drops the wrists by about 7 cm (docs/QUALITY.md). The mirror makes the mean symmetric.
+    """
+    sums = [c.pose_outer for c in clips if c.pose_outer is not None]
+    if not sums:
+        raise EggError("no motion frames to compute the mean posture from")
+    return np.asarray(quat_to_axis_angle(quat_average(sum(sums))), dtype=np.float32)
 
 
 def prepare_clips(
@@ -622,6 +645,7 @@ def prepare_clips(
                 source=src,
                 speed_sum=arrays["speed_sum"],
                 speed_frames=int(arrays["speed_frames"]),
+                pose_outer=arrays.get("pose_outer"),
             )
         )
     return clips

@@ -69,7 +69,13 @@ from egg_core.checkpoint import resolve_device, save_checkpoint
 from egg_core.cli import run_cli
 from egg_core.errors import EggError
 from egg_core.model.eggesture import EGGesture, EGGestureConfig
-from training.data import DataSettings, add_dataset_arguments, load_dataset, mean_velocity
+from training.data import (
+    DataSettings,
+    add_dataset_arguments,
+    load_dataset,
+    mean_posture,
+    mean_velocity,
+)
 
 #: ``--ablation`` presets: overrides applied to the model config.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -530,6 +536,7 @@ class Trainer:
                    "decay_epoch": decay_epoch}
             (self.run_dir / RUN_FILE).write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
             np.save(self.run_dir / MEAN_VEL_FILE, mean_velocity(self.dataset.clips))
+        self.posture = mean_posture(self.dataset.clips)
         self._wrap_for_ranks()
 
     def _wrap_for_ranks(self) -> None:
@@ -582,7 +589,9 @@ class Trainer:
             "ablation": s.ablation, "seed": s.seed, "epochs": s.epochs,
             "batch_size": s.batch_size, "world_size": self.dist.world,
             "clips": len(self.report.used), "windows": len(self.dataset)},
-            "class_names": list(self.dataset.class_names)}
+            "class_names": list(self.dataset.class_names),
+            # the pose of the joints the model does not generate (egg_core.inference uses it)
+            "posture": self.posture.round(6).tolist()}
         save_checkpoint(self.model, self.run_dir / MODEL_FILE, meta, overwrite=True)
 
     def _gather_rng(self, rng: dict[str, Any]) -> dict[int, Any]:
