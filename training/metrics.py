@@ -12,6 +12,8 @@ Definitions follow the public BEAT2 / EMAGE evaluator as described in
   groups of 40 sequences), a *different* number, named apart on purpose.
 * :func:`frechet_distance` -- FGD on latent features (1e-6 on both covariance diagonals,
   real part of the matrix square root).
+* :func:`ledoit_wolf_covariance` / :func:`frechet_distance_gaussian` -- shrunk covariance and
+  the Fréchet formula on given statistics, for small samples (``training.realism``).
 * :func:`codebook_usage` -- fraction of codes used and perplexity exp(H).
 * :func:`per_class_recall` -- token recall restricted to frames carrying a class label.
 
@@ -329,3 +331,60 @@ def per_class_recall(
         mask = c == cls
         out[int(cls)] = float(np.mean(p[mask] == t[mask]))
     return out
+
+
+# --------------------------------------------------------------------------- small-sample Fréchet
+
+
+def ledoit_wolf_covariance(features: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ledoit-Wolf shrunk covariance ``(D, D)`` of ``(N, D)`` features and the shrinkage used.
+
+    ``(1 - s) S + s mu I`` with ``S`` the maximum-likelihood covariance (divided by N),
+    ``mu = tr(S) / D`` and ``s`` the analytic optimum of Ledoit & Wolf (2004), "A
+    well-conditioned estimator for large-dimensional covariance matrices" (the same
+    estimator as ``sklearn.covariance.ledoit_wolf``). Why: with as many windows as seconds
+    of motion (60 for a one-minute clip) and tens of feature dimensions the sample
+    covariance is noisy and nearly singular; shrinkage keeps it well conditioned, and ``s``
+    goes to 0 as N grows, so nothing is tuned by hand.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise EggError(f"a shrunk covariance needs (N >= 2, D) features, got shape {x.shape}")
+    n, d = x.shape
+    xc = x - x.mean(axis=0, keepdims=True)
+    s = xc.T @ xc / n
+    mu = float(np.trace(s)) / d
+    target = mu * np.eye(d)
+    delta2 = float(np.sum((s - target) ** 2))  # ||S - mu I||_F^2
+    if delta2 <= 0.0:
+        return s, 0.0
+    x2 = xc**2
+    beta2 = float(np.sum((x2.T @ x2) / n - s**2)) / n  # mean ||x x^T - S||_F^2 / n
+    shrinkage = min(max(beta2 / delta2, 0.0), 1.0)
+    return (1.0 - shrinkage) * s + shrinkage * target, shrinkage
+
+
+def frechet_distance_gaussian(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray,
+                              cov_b: np.ndarray, eps: float = 0.0) -> float:
+    """The Fréchet distance of two Gaussians given by their means and covariances.
+
+    ``||mu_a - mu_b||^2 + Tr(C_a + C_b - 2 sqrt(C_a C_b))`` (``eps`` added to both
+    diagonals, the imaginary part of the matrix square root dropped): the formula of
+    :func:`frechet_distance`, for callers that estimate the statistics themselves (e.g.
+    with :func:`ledoit_wolf_covariance`). Clipped at 0 (rounding can make it -1e-12).
+    """
+    mu_a = np.asarray(mu_a, dtype=np.float64).reshape(-1)
+    mu_b = np.asarray(mu_b, dtype=np.float64).reshape(-1)
+    d = mu_a.shape[0]
+    ca = np.atleast_2d(np.asarray(cov_a, dtype=np.float64)) + eps * np.eye(d)
+    cb = np.atleast_2d(np.asarray(cov_b, dtype=np.float64)) + eps * np.eye(d)
+    if mu_b.shape[0] != d or ca.shape != (d, d) or cb.shape != (d, d):
+        raise EggError(f"Fréchet distance needs means of one length D and (D, D) covariances, got "
+                       f"{mu_a.shape}, {mu_b.shape}, {ca.shape}, {cb.shape}")
+    covmean = linalg.sqrtm(ca @ cb)
+    if isinstance(covmean, tuple):  # older scipy returns (sqrtm, errest) with disp=False
+        covmean = covmean[0]
+    covmean = np.real(covmean)
+    diff = mu_a - mu_b
+    value = float(diff @ diff + np.trace(ca) + np.trace(cb) - 2.0 * np.trace(covmean))
+    return max(value, 0.0)
