@@ -9,6 +9,7 @@ silence the same things everywhere. Each CLI's ``main`` is therefore
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -85,7 +86,7 @@ def _silence_library_progress_bars() -> None:
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
     if "huggingface_hub" in sys.modules:
-        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+        importlib.import_module("huggingface_hub.utils").disable_progress_bars()
 
 
 def run_cli(work: Callable[[], int | None], quiet: bool = False, verbose: bool = False,
