@@ -32,6 +32,7 @@ from egg_core.errors import CheckpointError, EggError
 from egg_core.model.audio import (
     compute_audio_features,
     compute_pretrained_audio_features,
+    compute_whisper_features,
     silence_audio_features,
 )
 from egg_core.model.classifier import sample_indices
@@ -131,8 +132,8 @@ class GestureGenerator:
                  words: list[Word] | None) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame audio and text features of the whole clip at the model's frame rate."""
         cfg = self.config
-        if cfg.audio_features == "pretrained":
-            if not cfg.audio_model_path:
+        if cfg.audio_features in ("pretrained", "whisper"):  # speech models trained on 16 kHz
+            if cfg.audio_features == "pretrained" and not cfg.audio_model_path:
                 raise CheckpointError("this checkpoint needs a pretrained audio model but names no folder")
             if sample_rate != 16000:
                 from scipy.signal import resample_poly
@@ -140,7 +141,10 @@ class GestureGenerator:
                 g = math.gcd(16000, sample_rate)
                 wave = resample_poly(wave, 16000 // g, sample_rate // g).astype(np.float32)
                 sample_rate = 16000
-            audio = compute_pretrained_audio_features(wave, sample_rate, cfg.fps, cfg.audio_model_path)
+            if cfg.audio_features == "whisper":
+                audio = compute_whisper_features(wave, sample_rate, cfg.fps)
+            else:
+                audio = compute_pretrained_audio_features(wave, sample_rate, cfg.fps, cfg.audio_model_path)
         else:
             audio = compute_audio_features(wave, sample_rate, cfg.fps)
         if audio.shape[1] != cfg.audio_feature_dim:

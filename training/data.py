@@ -51,14 +51,14 @@ from tqdm import tqdm
 
 from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
-from egg_core.formats.audio import AUDIO_EXTENSIONS, load_audio
+from egg_core.formats.audio import AUDIO_EXTENSIONS, load_audio, resample
 from egg_core.formats.beat2 import read_beat2_npz
 from egg_core.formats.bvh import bvh_to_motion, read_bvh
 from egg_core.formats.extensions import TRANSCRIPT_EXTENSIONS
 from egg_core.formats.transcripts import read_transcript
 from egg_core.model import audio as audio_mod
 from egg_core.model import text as text_mod
-from egg_core.model.audio import compute_audio_features
+from egg_core.model.audio import compute_audio_features, compute_whisper_features
 from egg_core.model.representation import poses_to_features
 from egg_core.model.text import TEXT_FEATURE_DIM, compute_text_features, resolve_text_encoder
 from egg_core.motion import Motion, resample_motion
@@ -81,6 +81,8 @@ SPLITS = ("train", "val", "test", "additional", "all")
 #: clip is reported as mismatched; within it both are cut to the shorter one.
 MISMATCH_TOLERANCE_S = 1.0
 MISMATCH_TOLERANCE_FRAC = 0.05
+#: The audio feature kinds the cache can compute (``DataSettings.audio_features``).
+CACHED_AUDIO_FEATURES = ("mel", "whisper")
 
 
 # --------------------------------------------------------------------------- discovery
@@ -439,31 +441,42 @@ class DataSettings:
     joint_set: str = "gesture"
     text_encoder: str = "auto"
     sample_rate: int = 16000
+    #: "mel" (:func:`compute_audio_features`) or "whisper" (:func:`compute_whisper_features`)
+    audio_features: str = "mel"
+
+    def __post_init__(self) -> None:
+        if self.audio_features not in CACHED_AUDIO_FEATURES:
+            raise EggError(f"the training feature cache computes {' or '.join(CACHED_AUDIO_FEATURES)} audio "
+                           f"features, not {self.audio_features!r}")
 
     @classmethod
     def from_config(cls, config: object) -> DataSettings:
-        """Settings matching a model config (``fps``, ``joint_set``, ``text_encoder``)."""
+        """Settings matching a model config (``fps``, ``joint_set``, ``text_encoder``, ``audio_features``)."""
         return cls(
             fps=float(getattr(config, "fps", 15.0)),
             joint_set=str(getattr(config, "joint_set", "gesture")),
             text_encoder=str(getattr(config, "text_encoder", "auto")),
+            audio_features=str(getattr(config, "audio_features", "mel")),
         )
 
     def key(self) -> str:
-
-        blob = json.dumps(
-            {
-                **asdict(self),
-                "text_encoder": resolve_text_encoder(self.text_encoder),
-                "audio_dim": audio_mod.AUDIO_FEATURE_DIM,
-                "audio_version": audio_mod.AUDIO_FEATURE_VERSION,
-                "text_version": text_mod.TEXT_FEATURE_VERSION,
-                "text_dim": TEXT_FEATURE_DIM,
-                "cache_version": CACHE_VERSION,
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """Hash of everything the cached features depend on. The "mel" key is the one written
+        before ``audio_features`` existed (that field is left out for mel), so old caches stay valid."""
+        fields = asdict(self)
+        kind = fields.pop("audio_features")
+        blob: dict[str, object] = {
+            **fields,
+            "text_encoder": resolve_text_encoder(self.text_encoder),
+            "audio_dim": audio_mod.AUDIO_FEATURE_DIM,
+            "audio_version": audio_mod.AUDIO_FEATURE_VERSION,
+            "text_version": text_mod.TEXT_FEATURE_VERSION,
+            "text_dim": TEXT_FEATURE_DIM,
+            "cache_version": CACHE_VERSION,
+        }
+        if kind != "mel":
+            blob.update(audio_features=kind, audio_dim=audio_mod.WHISPER_FEATURE_DIM,
+                        audio_version=audio_mod.WHISPER_FEATURE_VERSION)
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -539,7 +552,11 @@ def compute_clip_features(src: ClipSource, settings: DataSettings) -> dict[str, 
     speed_sum, speed_frames = _speed_statistics(motion)
     if abs(motion.fps - settings.fps) > 1e-6:
         motion = resample_motion(motion, settings.fps)
-    audio = compute_audio_features(wave, settings.sample_rate, settings.fps)
+    if settings.audio_features == "whisper":
+        wave16 = resample(wave, settings.sample_rate, audio_mod.WHISPER_SAMPLE_RATE)
+        audio = compute_whisper_features(wave16, audio_mod.WHISPER_SAMPLE_RATE, settings.fps)
+    else:
+        audio = compute_audio_features(wave, settings.sample_rate, settings.fps)
     n = min(motion.num_frames, audio.shape[0])
     poses = motion.poses[:n]
     mirrored, _ = mirror_poses(poses, motion.trans[:n])

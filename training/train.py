@@ -68,6 +68,7 @@ from egg_core.atomic import atomic_path
 from egg_core.checkpoint import resolve_device, save_checkpoint
 from egg_core.cli import run_cli
 from egg_core.errors import EggError
+from egg_core.model.audio import WHISPER_FEATURE_DIM
 from egg_core.model.eggesture import EGGesture, EGGestureConfig
 from training.data import (
     DataSettings,
@@ -129,6 +130,7 @@ class TrainSettings:
     gamma: float | None = None
     codebook_init: str | None = None
     text_encoder: str | None = None
+    audio_features: str = "mel"
     epochs: int | None = None  # None: DEFAULT_EPOCHS, or the run's own on --resume
     batch_size: int = 128
     lr: float = 3e-4
@@ -185,7 +187,8 @@ class TrainSettings:
 #: what ``--resume`` takes from ``run.json`` instead of the command line (with ``epochs`` when
 #: it is not given); the keys are the ``args`` keys every run.json so far has written.
 RESUMED_FIELDS = ("config", "ablation", "codebook_size", "seed", "format", "split", "stride",
-                  "batch_size", "speakers", "no_mirror", "vq_epochs", "gamma", "lr", "text_encoder")
+                  "batch_size", "speakers", "no_mirror", "vq_epochs", "gamma", "lr", "text_encoder",
+                  "audio_features")
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
@@ -223,12 +226,15 @@ def init_distributed(device_kind: str) -> DistInfo:
 
 
 def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: int,
-                 vq_epochs: int | None, gamma: float | None, codebook_init: str | None = None) -> EGGestureConfig:
+                 vq_epochs: int | None, gamma: float | None, codebook_init: str | None = None,
+                 audio_features: str = "mel") -> EGGestureConfig:
     """Model config for a preset (tiny/small/default) with an ablation and overrides applied.
 
     ``codebook_init``: ``"random"`` or ``"data"`` (codes set from the first batch's latents);
     None keeps the preset's choice (random on the unit sphere, data for the tiny preset's raw
     latents; :mod:`egg_core.model.quantizer` explains and measures both).
+    ``audio_features``: ``"mel"`` (built-in) or ``"whisper"`` (frozen Whisper tiny.en encoder,
+    384 channels; :func:`egg_core.model.audio.compute_whisper_features`).
     """
     if ablation not in ABLATIONS:
         raise EggError(f"unknown --ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
@@ -245,6 +251,10 @@ def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: 
         if codebook_init not in ("random", "data"):
             raise EggError(f"--codebook-init must be random or data, got {codebook_init!r}")
         overrides["codebook_data_init"] = codebook_init == "data"
+    if audio_features not in ("mel", "whisper"):
+        raise EggError(f"--audio-features must be mel or whisper, got {audio_features!r}")
+    if audio_features == "whisper":
+        overrides.update(audio_features="whisper", audio_feature_dim=WHISPER_FEATURE_DIM)
     try:
         if preset == "tiny":
             return EGGestureConfig.tiny(**overrides)
@@ -488,7 +498,7 @@ class Trainer:
             self.settings = dataclasses.replace(self.settings, epochs=DEFAULT_EPOCHS)
         s = self.settings
         self.config = build_config(s.config, s.ablation, s.codebook_size, s.epochs, s.vq_epochs, s.gamma,
-                                   s.codebook_init)
+                                   s.codebook_init, s.audio_features)
         if s.text_encoder:
             self.config.text_encoder = s.text_encoder
         data_settings = DataSettings.from_config(self.config)
@@ -729,6 +739,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--codebook-init", default=None, choices=["random", "data"],
                     help="codebook initialisation (default: the preset's; see egg_core/model/quantizer.py)")
     ap.add_argument("--text-encoder", default=None, choices=["auto", "minilm", "hashed"])
+    ap.add_argument("--audio-features", default="mel", choices=["mel", "whisper"],
+                    help="speech features: mel (built-in log-mel, default) or whisper (frozen Whisper "
+                         "tiny.en encoder; needs the asr extra)")
     ap.add_argument("--epochs", type=int, default=None, help="default 120 (lr x0.1 at 100/120 of it)")
     ap.add_argument("--batch-size", type=int, default=128, help="global batch (split over processes)")
     ap.add_argument("--lr", type=float, default=3e-4)

