@@ -18,6 +18,7 @@ from egg_core.checkpoint import default_checkpoint_path
 from egg_core.formats.audio import load_audio
 from egg_core.formats.beat2 import read_beat2_npz
 from egg_core.motion import Motion
+from egg_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from egg_core.skeleton import SMPLX, relaxed_pose
 from training import metrics as M
 from training import realism as R
@@ -114,7 +115,7 @@ def test_wrist_height_of_the_relaxed_pose_matches_fk_by_hand():
     pose = relaxed_pose()
     assert np.all(pose[[3, 6, 9, 13, 14]] == 0)  # the chain below the shoulders is at rest
     poses = np.tile(pose, (40, 1, 1))
-    poses[:, 0] = [0.3, 0.5, -0.2]  # a turned, tilted root and a translation: both removed
+    poses[:, 0] = [0.0, 0.5, 0.0]  # a turned root and a translation: both removed
     motion = Motion(poses=poses, trans=np.tile([0.4, 1.3, -2.0], (40, 1)), fps=30.0)
     off = SMPLX.offsets
     pose = motion.poses[0].astype(np.float64)  # Motion stores float32: use what FK gets
@@ -128,6 +129,11 @@ def test_wrist_height_of_the_relaxed_pose_matches_fk_by_hand():
     assert mean == pytest.approx(np.mean(heights), abs=1e-10)
     assert std == pytest.approx(0.0, abs=1e-9)
     assert -0.2 < mean < -0.1  # hanging arms: wrists a little below the pelvis joint
+    # a tilted pelvis is kept (a viewer sees the lean): pitched forward, the hanging wrists move
+    tilted = motion.poses.copy()
+    tilted[:, 0] = [0.3, 0.5, 0.0]
+    lean, _ = R.wrist_height_stats(R.body_positions(Motion(poses=tilted, trans=motion.trans, fps=30.0)))
+    assert abs(lean - mean) > 0.005
 
 
 def test_swinging_arms_give_the_known_median_wrist_speed():
@@ -171,9 +177,10 @@ def test_report_on_real_clips_identical_motion_matches_the_reference():
         assert report["ratio_to_baseline"][key] == pytest.approx(
             report["generated"][key] / report["baseline"][key])
     assert report["seam_frames"] == [224, 256]
-    # the pelvis frame: moving the whole body (root) changes nothing
+    # the heading frame: moving and turning the whole body changes nothing
     moved = Motion(poses=ref.poses.copy(), trans=ref.trans + np.array([1.0, 0.0, 3.0]), fps=30.0)
-    moved.poses[:, 0] = [0.0, 1.0, 0.0]
+    turn = axis_angle_to_matrix(np.array([0.0, 1.0, 0.0]))  # a turn about the vertical
+    moved.poses[:, 0] = matrix_to_axis_angle(turn @ axis_angle_to_matrix(ref.poses[:, 0].astype(np.float64)))
     again = R.realism_report(moved, ref, base, wave, SR, seams, mean_vel=mean_vel)
     assert again["generated"]["frechet"] == pytest.approx(0.0, abs=1e-6)
     assert again["generated"]["l1div"] == pytest.approx(report["reference"]["l1div"], rel=1e-6)

@@ -21,14 +21,13 @@ of speech are generated from). The audio is cut to the same span.
 The body that is scored
 -----------------------
 Every figure is computed on FK joint positions of the project skeleton
-(:data:`egg_core.skeleton.SMPLX`) at 30 fps **in the pelvis's frame**: the root joint's rotation
-and the root translation are set aside (``p = R_pelvis^T (p_world - p_pelvis)``), so a figure
-is about the body, not where it stands or which way it faces. Why the rotation too: the
-generator (``joint_set="gesture"``) makes the 43 upper-body + hand joints only; its pelvis is
-upright and still, while the BEAT2 actor's pelvis is tilted about 18 degrees (compensated by the
-spine) and turns by +-20 degrees. In the pelvis frame every figure depends only on joints the
-generator makes. "Body joints" below are those 43 joints (EMAGE's upper + hands masks). Y is
-the pelvis's up axis.
+(:data:`egg_core.skeleton.SMPLX`) at 30 fps **in the heading frame**: the root translation and
+the pelvis's turn about the vertical axis are set aside, the pelvis's tilt is kept, so a figure
+is about the body as a viewer sees it, not where it stands or which way it faces. Why the tilt
+stays: the BEAT2 actor's pelvis is tilted about 17 degrees and the spine compensates; a
+generator that does not reproduce that tilt shows a leaning upper body and lower wrists, which a
+viewer notices. "Body joints" below are the 43 upper-body + hand joints (EMAGE's upper + hands
+masks). Y is up.
 
 Figures (``training.metrics`` for the shared definitions)
 ---------------------------------------------------------
@@ -96,6 +95,7 @@ from egg_core.formats.audio import load_audio
 from egg_core.formats.transcripts import Word, read_transcript
 from egg_core.inference import plan_windows
 from egg_core.motion import Motion, resample_motion
+from egg_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from training.metrics import (
     UPPER_BODY_JOINTS,
     audio_onsets,
@@ -138,7 +138,7 @@ DEFAULT_MEAN_VEL = (Path(__file__).resolve().parents[1].parent / "shared" / "dat
 #: (key, label) of every figure, in table order
 FIGURES: tuple[tuple[str, str], ...] = (
     ("frechet", "Fréchet distance to the reference, 1 s window features (22-d)"),
-    ("wrist_height_mean", "wrist height, mean (m, relative to the pelvis)"),
+    ("wrist_height_mean", "wrist height above the pelvis, mean (m)"),
     ("wrist_height_std", "wrist height, std (m)"),
     ("median_wrist_speed", "median wrist speed (m/s)"),
     ("l1div", "L1div (43 body joints)"),
@@ -152,15 +152,22 @@ FIGURES: tuple[tuple[str, str], ...] = (
 
 
 def body_positions(motion: Motion) -> np.ndarray:
-    """FK joint positions ``(T, 55, 3)`` at 30 fps in the pelvis's frame (pelvis at the origin).
+    """FK joint positions ``(T, 55, 3)`` at 30 fps in the heading frame (pelvis at the origin).
 
-    The root rotation and translation are dropped (``R_pelvis^T (p - p_pelvis)``); the motion is
-    resampled to 30 fps first if it has another rate.
+    The root translation and the pelvis's turn about the vertical axis are dropped; its tilt is
+    kept, because a viewer sees a body that leans. The motion is resampled to 30 fps first if it
+    has another rate.
     """
     if abs(motion.fps - FPS) > 1e-9:
         motion = resample_motion(motion, FPS)
     poses = np.array(motion.poses, dtype=np.float64)
-    poses[:, 0] = 0.0
+    root = axis_angle_to_matrix(poses[:, 0])
+    forward = root[:, :, 2]  # the pelvis's +Z (forward) axis in the world
+    yaw = np.arctan2(forward[:, 0], forward[:, 2])
+    c, s_ = np.cos(-yaw), np.sin(-yaw)
+    unturn = np.zeros((len(yaw), 3, 3))
+    unturn[:, 0, 0], unturn[:, 0, 2], unturn[:, 1, 1], unturn[:, 2, 0], unturn[:, 2, 2] = c, s_, 1.0, -s_, c
+    poses[:, 0] = matrix_to_axis_angle(unturn @ root)
     pos = joint_positions(poses)
     return pos - pos[:, :1]
 
@@ -371,12 +378,16 @@ def realism_report(generated: Motion, reference: Motion, baseline: Motion, wave:
         figures.update(motion_figures(pos[name], onsets, mean_vel, seams, step))
         out[name] = figures
     out["ratio_to_baseline"] = {k: _ratio(out["generated"][k], out["baseline"][k]) for k, _ in FIGURES}
+    # where a ratio means nothing (a wrist height near 0 m), the plain difference does
+    out["generated_minus_reference"] = {
+        k: (None if out["generated"][k] is None or out["reference"][k] is None
+            else float(out["generated"][k]) - float(out["reference"][k])) for k, _ in FIGURES}
     out.update({
         "frames": n, "seconds": n / FPS, "fps": FPS, "windows": int(len(feats["reference"])),
         "window_seconds": WINDOW_S, "feature_names": list(FEATURE_NAMES),
         "frechet_details": fd_details, "seam_frames": seams, "seam_step": int(step),
         "seam_half_width": SEAM_HALF_WIDTH, "audio_onsets": int(len(onsets)),
-        "mean_vel": mv_source, "frame": "pelvis (root rotation and translation removed)",
+        "mean_vel": mv_source, "frame": "heading (root translation and turn about the vertical removed)",
     })
     return out
 
@@ -399,12 +410,14 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{inputs.get('reference', 'the reference')} ({report['frames']} frames = "
             f"{report['seconds']:.1f} s at 30 fps, {report['windows']} windows of "
             f"{report['window_seconds']:g} s); baseline: {inputs.get('baseline', 'another real take')}")
-    lines = [head, "", "| figure | reference | generated | baseline | generated / baseline |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [head, "", "| figure | reference | generated | baseline | generated / baseline "
+             "| generated - reference |", "| --- | --- | --- | --- | --- | --- |"]
+    diff = report.get("generated_minus_reference", {})
     for key, label in FIGURES:
         ref = "-" if key == "frechet" else _fmt(report["reference"][key])
+        delta = "-" if key == "frechet" else _fmt(diff.get(key))
         lines.append(f"| {label} | {ref} | {_fmt(report['generated'][key])} | "
-                     f"{_fmt(report['baseline'][key])} | {_fmt(report['ratio_to_baseline'][key])} |")
+                     f"{_fmt(report['baseline'][key])} | {_fmt(report['ratio_to_baseline'][key])} | {delta} |")
     lines += ["", f"BC normaliser: {report['mean_vel']}; {report['audio_onsets']} audio onsets; "
               f"{len(report['seam_frames'])} join frames, acceleration step {report['seam_step']} frames."]
     return "\n".join(lines)
