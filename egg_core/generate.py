@@ -1,7 +1,7 @@
 """Command line: speech audio (+ optional transcript) -> SMPL-X gesture motion.
 
     python -m egg_core.generate --audio talk.wav --out talk_motion.npz [--transcript talk.TextGrid]
-        [--fps 30] [--seed 0] [--temperature 1.0] [--top-k K] [--device auto|cpu|cuda]
+        [--fps 30] [--seed 0] [--temperature 0.4] [--top-k K] [--device auto|cpu|cuda]
         [--checkpoint model.safetensors] [--bvh talk.bvh] [--preview talk.mp4|talk.gif] [--overwrite]
 
 Writes a BEAT2-format npz (poses/trans/betas/expressions/model/gender/mocap_frame_rate) that
@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output motion, BEAT2 .npz")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same motion (default 0)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="sampling temperature; 0 = always the most likely gesture (default 1.0)")
+    p.add_argument("--temperature", type=float, default=0.4,
+                   help="sampling temperature; 0 = always the most likely gesture (default 0.4, "
+                        "chosen by measurement: docs/QUALITY.md)")
     p.add_argument("--top-k", type=int, default=None, help="sample only among the K most likely codes")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--checkpoint", help="trained model .safetensors (default: the bundled model)")

@@ -21,7 +21,7 @@ import numpy as np
 
 from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, is_silent, load_audio
 from egg_core.formats.transcripts import Word
-from egg_core.inference import Cancelled, GestureGenerator
+from egg_core.inference import DEFAULT_TEMPERATURE, Cancelled, GestureGenerator
 from egg_core.model.representation import joint_indices
 from egg_core.motion import Motion
 from egg_core.silence import MIN_SILENCE_S, SILENCE_DBFS, calm_in_silence
@@ -45,7 +45,7 @@ class SpeechRequest:
     words: list[Word] | None = None  # timings already known (e.g. a dataset's): used as they are
     fps: float = 30.0
     seed: int = 0
-    temperature: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
     top_k: int | None = None
     calm_silence: bool = True  # ease to the rest pose in silences of 2 s or more (egg_core.silence)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 import tempfile
@@ -34,6 +35,9 @@ from pathlib import Path
 from types import ModuleType
 
 import bpy
+
+#: Messages go through the project's CLI logging (egg_core.cli.run_cli configures it).
+log = logging.getLogger("eggesture_blender.batch")
 
 
 def _addon() -> str:
@@ -66,7 +70,7 @@ class BatchSettings:
     transcript_text: object = None
     armature: object = None
     seed: int = 0
-    temperature: float = 1.0
+    temperature: float = 0.4  # egg_core.inference.DEFAULT_TEMPERATURE
     device: str = "AUTO"
     parts: frozenset = frozenset({"UPPER", "HANDS"})
     audio_source: str = "FILE"
@@ -93,7 +97,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="folder of licensed SMPL-X model files: a created armature gets the real "
                              "body (default: $EGGESTURE_SMPLX_DIR, else the built-in stand-in)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, default=0.4,
+                        help="sampling temperature (default 0.4; 0 = most likely gesture)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--parts", default="UPPER,HANDS",
                         help="comma list of UPPER,HANDS,LOWER,HEAD,ROOT (default UPPER,HANDS)")
@@ -306,7 +311,7 @@ def run(argv: list[str], *, save_required: bool = False) -> BatchResult:
                 if len(files) == 1:
                     raise
                 written.failed.append((audio.name, str(exc)))
-                print(f"error: skipped {audio.name}: {exc}", file=sys.stderr)
+                log.error("skipped %s: %s", audio.name, exc)
                 continue
             end = int(action.frame_range[1])
             scene.frame_end = max(scene.frame_end, end)
@@ -316,7 +321,7 @@ def run(argv: list[str], *, save_required: bool = False) -> BatchResult:
             try:
                 strip = _add_sound_strip(scene, audio, start, end)
             except RuntimeError as exc:  # e.g. the 4.2 wheel has no audio backend
-                print(f"warning: {audio.name}: no sound strip added ({exc})", file=sys.stderr)
+                log.warning("%s: no sound strip added (%s)", audio.name, exc)
                 strip = None
             if strip is not None:  # earlier takes sit on muted NLA tracks: their audio is muted too
                 for other in _sub("compat").sound_strips(scene):
@@ -327,16 +332,18 @@ def run(argv: list[str], *, save_required: bool = False) -> BatchResult:
         if written and save_to is not None:  # keep what finished before the unexpected error
             try:
                 _save(save_to)
-                print(f"saved the {len(written)} takes finished before the error", file=sys.stderr)
+                log.warning("saved the %d takes finished before the error", len(written))
             except Exception as exc:  # noqa: BLE001 - the original error matters more
-                print(f"warning: could not save the finished takes: {exc}", file=sys.stderr)
+                log.warning("could not save the finished takes: %s", exc)
         raise
     if written and save_to is not None:
         _save(save_to)
         written.saved = save_to
     if len(files) > 1 or written.failed:
-        print(("error: " if written.failed else "") + written.summary(),
-              file=sys.stderr if written.failed else sys.stdout)
+        if written.failed:
+            log.error("%s", written.summary())
+        else:
+            print(written.summary())
     return written
 
 
@@ -352,7 +359,7 @@ def _one_take(context, args, audio: Path, start: int, target, parts, n_files: in
     )
     plan = operators.prepare_run(context, settings)
     for warning in plan.warnings:
-        print(f"warning: {audio.name}: {warning}", file=sys.stderr)
+        log.warning("%s: %s", audio.name, warning)
     try:
         if args.checkpoint is not None:
             plan.request.checkpoint = str(args.checkpoint.resolve())
@@ -360,7 +367,7 @@ def _one_take(context, args, audio: Path, start: int, target, parts, n_files: in
         t0 = time.perf_counter()
         result = backend.run_sync(plan.request, mode, python)
         for warning in result.warnings:
-            print(f"warning: {audio.name}: {warning}", file=sys.stderr)
+            log.warning("%s: %s", audio.name, warning)
         action = operators.apply_result(context, plan, result)
     finally:
         plan.cleanup()

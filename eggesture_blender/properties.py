@@ -72,7 +72,7 @@ class EGGESTURE_PG_settings(bpy.types.PropertyGroup):
     frame_end: IntProperty(name="End", default=250)
     seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same gestures")
     temperature: FloatProperty(
-        name="Variation", default=1.0, min=0.05, max=2.0, soft_max=1.5,
+        name="Variation", default=0.4, min=0.05, max=2.0, soft_max=1.5,  # egg_core DEFAULT_TEMPERATURE
         description="Sampling temperature: lower is calmer and more typical, higher more varied",
     )
     parts: EnumProperty(

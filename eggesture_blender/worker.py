@@ -58,7 +58,7 @@ class GenerationRequest:
     transcript_path: str | None = None
     transcript_text: str | None = None
     seed: int = 0
-    temperature: float = 1.0
+    temperature: float = 0.4  # egg_core.inference.DEFAULT_TEMPERATURE
     device: str = "auto"
     checkpoint: str | None = None
     task: str = "generate"  # or "transcribe" (speech -> text, for the Transcribe button)

@@ -36,7 +36,9 @@ from typing import Any
 from egg_core.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
 from egg_core.cli import run_cli
 from egg_core.errors import EggError
-from training import evaluate, real_split, train_evaluator
+from egg_core.inference import DEFAULT_TEMPERATURE
+from training import cross_take, evaluate, real_split, train_evaluator
+from training.evaluate import speech_metrics
 from training.train import TrainSettings, train_run
 from training.workdir import module_step, prepare_work_dir, run_finished, run_step
 
@@ -78,7 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.default_model", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, help="working folder outside the repository")
-    ap.add_argument("--variant", choices=["real", "mix"], default="real")
+    ap.add_argument("--variant", choices=["takes", "real", "mix"], default="takes",
+                    help="takes: every real take (v2); real: one take minus a holdout (v1); mix: + synthetic")
+    ap.add_argument("--takes", nargs="+", default=[str(t) for t in cross_take.TAKES],
+                    help="the real takes of --variant takes (.npz with .wav and .TextGrid beside)")
+    ap.add_argument("--ablation", default=None,
+                    help="training recipe (default: eg-no-reweight for takes, full for real/mix)")
+    ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                    help="generation temperature recorded in the model and used by the cross-take check")
     ap.add_argument("--take", default=str(SHARED / "beat2" / "2_scott_0_1_1.npz"))
     ap.add_argument("--speech", default=str(SHARED / "speech"))
     ap.add_argument("--mean-vel", default=str(SHARED / "beat2" / "mean_vel_smplxflame_30.npy"))
@@ -102,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace) -> int | None:
+    if args.ablation is None:
+        args.ablation = "eg-no-reweight" if args.variant == "takes" else "full"
+    if args.variant == "takes":
+        return _build_from_takes(args)
     work = prepare_work_dir(args.work)
     threads = args.threads
     if not (work / "real" / "holdout").is_dir():
@@ -149,10 +162,76 @@ def _build(args: argparse.Namespace) -> int | None:
     return 0
 
 
+def _build_from_takes(args: argparse.Namespace) -> int:
+    """v2: the cross-take protocol with this recipe, then one model trained on every take."""
+    work = prepare_work_dir(args.work)
+    takes = [Path(t) for t in args.takes]
+    if args.reuse and (work / "summary_takes.json").is_file():
+        summary = json.loads((work / "summary_takes.json").read_text(encoding="utf-8"))
+    else:
+        status = cross_take.main(
+            ["--work", str(work / "cross_take"), "--ablation", args.ablation, "--epochs", str(args.epochs),
+             "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads),
+             "--temperature", str(args.temperature), "--takes", *map(str, takes[:2])])
+        if status != 0:
+            raise EggError(f"the cross-take check failed (exit {status}); see {work / 'cross_take'}")
+        protocol = json.loads((work / "cross_take" / f"cross_take_{args.ablation}_mel.json").read_text(encoding="utf-8"))
+        data = work / "data_takes"
+        data.mkdir(parents=True, exist_ok=True)
+        for take in takes:
+            for ext in (".npz", ".wav", ".TextGrid"):
+                if take.with_suffix(ext).is_file():
+                    _link(take.with_suffix(ext), data / take.with_suffix(ext).name)
+        run = work / "run_takes"
+        train = train_settings(data, run, args)
+        if run_finished(run, args.epochs) and not args.overwrite:
+            train_s = (run / "model.safetensors").stat().st_mtime - (run / "run.json").stat().st_mtime
+        else:
+            train_s = run_step(train_run, train, label=train.command(), log=work / "train_takes.log",
+                               threads=args.threads)
+        speech = speech_metrics(run / "model.safetensors", args.speech, args.mean_vel, "cpu", args.seed,
+                                args.temperature, progress=False)
+        summary = {"train_seconds": round(train_s, 1), "cross_take": protocol["summary"],
+                   "speech": {k: speech[k] for k in ("bc", "l1div", "seconds", "files")}}
+        (work / "summary_takes.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(json.dumps(summary, indent=2))
+    if args.install:
+        run = work / "run_takes"
+        install_takes(run, args, train_settings(work / "data_takes", run, args), summary)
+    return 0
+
+
+def install_takes(run: Path, args: argparse.Namespace, train: TrainSettings, summary: dict[str, Any]) -> Path:
+    """Bundle the v2 model: its recipe, the cross-take figures and the generation defaults."""
+    model, meta = load_checkpoint(run / "model.safetensors", "cpu")
+    meta = {k: v for k, v in meta.items() if k not in ("config", "format_version")}
+    meta["default_model"] = {
+        "version": 2,
+        "data": {"real": ", ".join(Path(t).name for t in args.takes) + " (every frame, mirrored, with words)"},
+        "command": dataclasses.replace(train, overwrite=False).command(),
+        "study_command": shlex.join(["python", "-m", "training.default_model", "--work", "WORK",
+                                     "--variant", "takes", "--epochs", str(args.epochs), "--install"]),
+        "train_seconds": summary["train_seconds"],
+        "metrics": summary,
+        "hardware": f"CPU, {args.threads} thread{'s' if args.threads != 1 else ''} (shared 2-core machine)",
+        "dataset_terms": "trained on BEAT2 material: the BEAT2 dataset's terms apply to these weights",
+    }
+    meta["generation"] = {"temperature": args.temperature}
+    meta["training_data"] = meta["default_model"]["data"]["real"]
+    path = default_checkpoint_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, path, meta, overwrite=True)
+    mean_vel = run / "mean_vel.npy"
+    if mean_vel.is_file():
+        (path.parent / "mean_vel.npy").write_bytes(mean_vel.read_bytes())
+    print(f"installed {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return path
+
+
 def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSettings:
     """The training settings of the default model: the small preset on ``data``, all of it."""
     return TrainSettings(data=str(data), format="folder", split="all", out=str(run), config="small",
-                         ablation="full", epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                         ablation=getattr(args, "ablation", None) or "full", epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                          threads=args.threads, codebook_init=args.codebook_init or None,
                          overwrite=bool(args.overwrite), no_tensorboard=True, quiet=True)
 

@@ -20,11 +20,11 @@ import soundfile as sf
 
 from egg_core.cli import run_cli
 from egg_core.errors import EggError
-from egg_core.formats.audio import load_audio
+from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, load_audio
 from egg_core.formats.beat2 import read_beat2_npz, write_beat2_npz
 from egg_core.motion import Motion
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = DEFAULT_SAMPLE_RATE
 
 
 def _slice_motion(motion: Motion, start: int, stop: int) -> Motion:

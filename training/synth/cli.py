@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from egg_core.errors import EggError
+from egg_core.cli import run_cli
 from training.synth.clips import SynthSettings
 from training.synth.dataset import generate_dataset
 
@@ -26,18 +25,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
+    return run_cli(lambda: _generate(args))
+
+
+def _generate(args: argparse.Namespace) -> None:
     settings = SynthSettings(minutes=args.minutes, seed=args.seed, clip_seconds=args.clip_seconds,
                              idle_source=args.idle_source)
-    try:
-        manifest = generate_dataset(args.out, settings, workers=args.workers, overwrite=args.overwrite,
-                                    progress=not args.quiet)
-    except EggError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    manifest = generate_dataset(args.out, settings, workers=args.workers, overwrite=args.overwrite,
+                                progress=not args.quiet)
     print(f"wrote {manifest['clips']} clips, {manifest['seconds'] / 60:.1f} min, "
           f"{manifest['semantic_gestures']} semantic gestures, {manifest['beats']} beats to {args.out} "
           f"in {manifest['_elapsed_s']:.1f} s")
     for row in manifest["classes"]:
         print(f"  {row['rank']:2d} {row['class']:<10} target {row['target_p']:.3f}  "
               f"got {row['fraction']:.3f} ({row['count']})")
-    return 0
