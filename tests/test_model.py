@@ -392,3 +392,19 @@ def test_entropy_switch_removes_term_from_total() -> None:
     torch.manual_seed(1)
     b = off.losses(batch, 0)
     assert torch.allclose(a["total"] - b["total"], a["entropy"], atol=1e-5)
+
+
+def test_text_dropout_withholds_whole_windows_of_words_in_training_only() -> None:
+    """With text_dropout the classifier also learns from audio alone (words -> silence flag)."""
+    from egg_core.model.text import SILENCE_CHANNEL
+
+    torch.manual_seed(0)
+    text = torch.randn(400, 8, 385)
+    out = EGGesture._withhold_words(text, 0.3)
+    dropped = (out[..., SILENCE_CHANNEL] == 1).all(dim=1) & (out[..., :SILENCE_CHANNEL] == 0).all(dim=(1, 2))
+    kept = (out == text).all(dim=(1, 2))
+    assert bool((dropped | kept).all())  # whole windows, nothing in between
+    assert 0.2 < float(dropped.float().mean()) < 0.4
+    cfg = EGGestureConfig.tiny(text_dropout=0.5)
+    assert EGGestureConfig.from_dict(cfg.to_dict()).text_dropout == 0.5
+    assert EGGestureConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "text_dropout"}).text_dropout == 0.0

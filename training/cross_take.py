@@ -66,7 +66,8 @@ def link_take(work: Path, take: Path) -> Path:
 def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSettings:
     """One direction's training run: the small preset on every window of one take."""
     return TrainSettings(data=str(data), format="folder", split="all", out=str(run), config="small",
-                         ablation=args.ablation, audio_features=args.audio_features, epochs=args.epochs,
+                         ablation=args.ablation, audio_features=args.audio_features,
+                         text_dropout=args.text_dropout or None, epochs=args.epochs,
                          batch_size=args.batch_size, seed=args.seed, threads=args.threads,
                          no_tensorboard=True, quiet=True)
 
@@ -108,7 +109,7 @@ def _study(args: argparse.Namespace) -> None:
     takes = [Path(t) for t in args.takes]
     if len(takes) != 2:
         raise EggError("--takes needs exactly two takes (motion .npz with .wav beside it)")
-    tag = args.tag or f"{args.ablation}_{args.audio_features}"
+    tag = args.tag or f"{args.ablation}_{args.audio_features}" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
     plans = []
     for train_take, test_take in ((takes[0], takes[1]), (takes[1], takes[0])):
         data = link_take(work, train_take)
@@ -139,6 +140,7 @@ def _study(args: argparse.Namespace) -> None:
             realism.run_realism(realism.build_parser().parse_args(argv))
             reports[direction].append(json.loads(out.read_text(encoding="utf-8")))
     title = (f"Cross-take protocol, recipe `{tag}` ({args.ablation}, {args.audio_features} audio, "
+             f"text dropout {args.text_dropout:g}, "
              f"{args.epochs} epochs, seed {args.seed}); generation T={args.temperature:g}"
              f"{f', top-k {args.top_k}' if args.top_k else ''}, {'no words' if args.no_words else 'with words'}, "
              f"mean over evaluation seeds {', '.join(map(str, args.eval_seeds))}")
@@ -159,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tag", default=None, help="name of the recipe in file names (default ablation_features)")
     ap.add_argument("--ablation", default="eg-no-reweight")
     ap.add_argument("--audio-features", default="mel", choices=["mel", "whisper"])
+    ap.add_argument("--text-dropout", type=float, default=0.3,
+                    help="chance a training window's words are withheld (the model must work without words)")
     ap.add_argument("--epochs", type=int, default=500)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)

@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the real takes of --variant takes (.npz with .wav and .TextGrid beside)")
     ap.add_argument("--ablation", default=None,
                     help="training recipe (default: eg-no-reweight for takes, full for real/mix)")
+    ap.add_argument("--text-dropout", type=float, default=0.3,
+                    help="--variant takes: chance a training window's words are withheld")
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                     help="generation temperature recorded in the model and used by the cross-take check")
     ap.add_argument("--take", default=str(SHARED / "beat2" / "2_scott_0_1_1.npz"))
@@ -172,10 +174,12 @@ def _build_from_takes(args: argparse.Namespace) -> int:
         status = cross_take.main(
             ["--work", str(work / "cross_take"), "--ablation", args.ablation, "--epochs", str(args.epochs),
              "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads),
-             "--temperature", str(args.temperature), "--takes", *map(str, takes[:2])])
+             "--temperature", str(args.temperature), "--text-dropout", str(args.text_dropout),
+             "--takes", *map(str, takes[:2])])
         if status != 0:
             raise EggError(f"the cross-take check failed (exit {status}); see {work / 'cross_take'}")
-        protocol = json.loads((work / "cross_take" / f"cross_take_{args.ablation}_mel.json").read_text(encoding="utf-8"))
+        tag = f"{args.ablation}_mel" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
+        protocol = json.loads((work / "cross_take" / f"cross_take_{tag}.json").read_text(encoding="utf-8"))
         data = work / "data_takes"
         data.mkdir(parents=True, exist_ok=True)
         for take in takes:
@@ -210,7 +214,8 @@ def install_takes(run: Path, args: argparse.Namespace, train: TrainSettings, sum
         "data": {"real": ", ".join(Path(t).name for t in args.takes) + " (every frame, mirrored, with words)"},
         "command": dataclasses.replace(train, overwrite=False).command(),
         "study_command": shlex.join(["python", "-m", "training.default_model", "--work", "WORK",
-                                     "--variant", "takes", "--epochs", str(args.epochs), "--install"]),
+                                     "--variant", "takes", "--epochs", str(args.epochs),
+                                     "--text-dropout", f"{args.text_dropout:g}", "--install"]),
         "train_seconds": summary["train_seconds"],
         "metrics": summary,
         "hardware": f"CPU, {args.threads} thread{'s' if args.threads != 1 else ''} (shared 2-core machine)",
@@ -231,7 +236,9 @@ def install_takes(run: Path, args: argparse.Namespace, train: TrainSettings, sum
 def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSettings:
     """The training settings of the default model: the small preset on ``data``, all of it."""
     return TrainSettings(data=str(data), format="folder", split="all", out=str(run), config="small",
-                         ablation=getattr(args, "ablation", None) or "full", epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                         ablation=getattr(args, "ablation", None) or "full",
+                         text_dropout=(getattr(args, "text_dropout", None) or None)
+                         if getattr(args, "variant", None) == "takes" else None, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                          threads=args.threads, codebook_init=args.codebook_init or None,
                          overwrite=bool(args.overwrite), no_tensorboard=True, quiet=True)
 

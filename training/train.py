@@ -128,6 +128,7 @@ class TrainSettings:
     codebook_size: int | None = None
     vq_epochs: int | None = None
     gamma: float | None = None
+    text_dropout: float | None = None
     codebook_init: str | None = None
     text_encoder: str | None = None
     audio_features: str = "mel"
@@ -188,7 +189,7 @@ class TrainSettings:
 #: it is not given); the keys are the ``args`` keys every run.json so far has written.
 RESUMED_FIELDS = ("config", "ablation", "codebook_size", "seed", "format", "split", "stride",
                   "batch_size", "speakers", "no_mirror", "vq_epochs", "gamma", "lr", "text_encoder",
-                  "audio_features")
+                  "audio_features", "text_dropout")
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
@@ -227,7 +228,7 @@ def init_distributed(device_kind: str) -> DistInfo:
 
 def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: int,
                  vq_epochs: int | None, gamma: float | None, codebook_init: str | None = None,
-                 audio_features: str = "mel") -> EGGestureConfig:
+                 audio_features: str = "mel", text_dropout: float | None = None) -> EGGestureConfig:
     """Model config for a preset (tiny/small/default) with an ablation and overrides applied.
 
     ``codebook_init``: ``"random"`` or ``"data"`` (codes set from the first batch's latents);
@@ -247,6 +248,10 @@ def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: 
         overrides["vq_epochs"] = vq_epochs if vq_epochs is not None else max(1, math.ceil(epochs / 2))
     if gamma is not None:
         overrides["gamma"] = gamma
+    if text_dropout is not None:
+        if not 0.0 <= text_dropout < 1.0:
+            raise EggError(f"--text-dropout must be in [0, 1), got {text_dropout}")
+        overrides["text_dropout"] = text_dropout
     if codebook_init is not None:
         if codebook_init not in ("random", "data"):
             raise EggError(f"--codebook-init must be random or data, got {codebook_init!r}")
@@ -498,7 +503,7 @@ class Trainer:
             self.settings = dataclasses.replace(self.settings, epochs=DEFAULT_EPOCHS)
         s = self.settings
         self.config = build_config(s.config, s.ablation, s.codebook_size, s.epochs, s.vq_epochs, s.gamma,
-                                   s.codebook_init, s.audio_features)
+                                   s.codebook_init, s.audio_features, s.text_dropout)
         if s.text_encoder:
             self.config.text_encoder = s.text_encoder
         data_settings = DataSettings.from_config(self.config)
@@ -736,6 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--vq-epochs", type=int, default=None,
                     help="two-stage ablations: epochs of VQ-VAE before the classifier (default half)")
     ap.add_argument("--gamma", type=float, default=None, help="eq. 11 schedule constant (paper 500)")
+    ap.add_argument("--text-dropout", type=float, default=None,
+                    help="chance that a training window's words are withheld, so the model also "
+                         "works from audio alone (default 0)")
     ap.add_argument("--codebook-init", default=None, choices=["random", "data"],
                     help="codebook initialisation (default: the preset's; see egg_core/model/quantizer.py)")
     ap.add_argument("--text-encoder", default=None, choices=["auto", "minilm", "hashed"])

@@ -61,7 +61,7 @@ from egg_core.model.quantizer import (
     EntropyGuidedQuantizer,
     reweight_weights,
 )
-from egg_core.model.text import TEXT_ENCODERS, TEXT_FEATURE_DIM, TextEncoder
+from egg_core.model.text import SILENCE_CHANNEL, TEXT_ENCODERS, TEXT_FEATURE_DIM, TextEncoder
 from egg_core.model.vqvae import MotionDecoder, MotionEncoder
 
 #: The audio feature kinds a model can be conditioned on (``EGGestureConfig.audio_features``).
@@ -122,6 +122,9 @@ class EGGestureConfig:
     cls_layers: int = 4
     cls_heads: int = 4
     dropout: float = 0.1
+    #: Training only: the chance that a window's words are withheld (text = silence), so that a
+    #: model trained with transcripts still gestures well from audio alone (docs/QUALITY.md).
+    text_dropout: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in checkpoints
 
     def __post_init__(self) -> None:
@@ -249,6 +252,14 @@ class EGGesture(nn.Module):
         return self.decode_latents(self.quantizer.lookup(indices))
 
     # --- speech -> indices ------------------------------------------------------------------
+    @staticmethod
+    def _withhold_words(text: torch.Tensor, p: float) -> torch.Tensor:
+        """``text`` with each window's words replaced, with probability ``p``, by silence."""
+        drop = torch.rand(text.shape[0], 1, 1, device=text.device) < p
+        silence = torch.zeros_like(text)
+        silence[..., min(SILENCE_CHANNEL, text.shape[-1] - 1)] = 1.0  # the silence flag
+        return torch.where(drop, silence, text)
+
     def condition(self, audio: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Channel-concatenated audio+text encodings pooled to token rate ``(B, T/ds, da+dt)``."""
         if audio.shape[1] != text.shape[1]:
@@ -323,6 +334,8 @@ class EGGesture(nn.Module):
         indices = q.indices.detach()
 
         if w_cls > 0:
+            if self.training and cfg.text_dropout > 0:
+                text = self._withhold_words(text, cfg.text_dropout)
             cls, acc = self._classification_loss(audio, text, indices)
         else:
             cls, acc = zero, zero
