@@ -47,9 +47,16 @@ def test_bundled_model_is_small_and_documented(bundled: tuple[object, dict]) -> 
     _, meta = bundled
     card = meta["default_model"]
     assert "training.train" in card["command"] and card["train_seconds"] > 0
-    holdout = card["metrics"]["holdout"]
-    assert math.isfinite(holdout["fgd"]) and math.isfinite(holdout["bc"])
-    assert (Path(__file__).resolve().parents[1] / "MODEL_CARD.md").is_file()
+    assert card["version"] == 2 and "BEAT2" in card["dataset_terms"]
+    # the cross-take estimate of its recipe: every figure of both directions, and their mean
+    cross = card["metrics"]["cross_take"]
+    for key in ("frechet", "wrist_height_mean", "l1div", "bc", "seam_ratio"):
+        assert len(cross[key]["per_direction"]) == 2 and math.isfinite(cross[key]["mean"])
+    # its posture (the joints it does not generate) and its generation temperature are recorded
+    assert np.asarray(meta["posture"]).shape == (55, 3)
+    assert meta["generation"]["temperature"] == pytest.approx(0.4)
+    card_text = (Path(__file__).resolve().parents[1] / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "BEAT2" in card_text and "terms" in card_text
 
 
 def test_bundled_model_generates_moving_finite_motion(bundled: tuple[object, dict]) -> None:
@@ -113,7 +120,7 @@ def test_model_card_figures_reproduce(tmp_path: Path, beat2_take: Path, beat2_me
     card = meta["default_model"]["metrics"]["speech"]
     speech_dir = real_speech_files[0].parent
     sp = speech_metrics(default_checkpoint_path(), speech_dir, mean_vel=beat2_mean_vel, device="cpu",
-                        progress=False)
+                        seed=0, temperature=meta["generation"]["temperature"], progress=False)
     assert sp["files"] == card["files"]
     assert abs(sp["bc"] - card["bc"]) < 0.02
     assert abs(sp["l1div"] - card["l1div"]) / card["l1div"] < 0.05
