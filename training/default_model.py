@@ -223,6 +223,11 @@ def install_takes(run: Path, args: argparse.Namespace, train: TrainSettings, sum
     }
     meta["generation"] = {"temperature": args.temperature}
     meta["training_data"] = meta["default_model"]["data"]["real"]
+    return _bundle(model, meta, run)
+
+
+def _bundle(model: Any, meta: dict[str, Any], run: Path) -> Path:
+    """Write ``model`` with ``meta`` as the bundled default, with the run's BC normaliser beside it."""
     path = default_checkpoint_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, path, meta, overwrite=True)
@@ -238,7 +243,8 @@ def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSett
     return TrainSettings(data=str(data), format="folder", split="all", out=str(run), config="small",
                          ablation=getattr(args, "ablation", None) or "full",
                          text_dropout=(getattr(args, "text_dropout", None) or None)
-                         if getattr(args, "variant", None) == "takes" else None, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                         if getattr(args, "variant", None) == "takes" else None,
+                         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                          threads=args.threads, codebook_init=args.codebook_init or None,
                          overwrite=bool(args.overwrite), no_tensorboard=True, quiet=True)
 
@@ -261,14 +267,7 @@ def install(run: Path, args: argparse.Namespace, train: TrainSettings, eval_argv
         "hardware": f"CPU, {args.threads} thread{'s' if args.threads != 1 else ''} (shared 2-core machine)",
     }
     meta["training_data"] = meta["default_model"]["data"]["real"]
-    path = default_checkpoint_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, path, meta, overwrite=True)
-    mean_vel = run / "mean_vel.npy"
-    if mean_vel.is_file():
-        (path.parent / "mean_vel.npy").write_bytes(mean_vel.read_bytes())
-    print(f"installed {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return path
+    return _bundle(model, meta, run)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ from training.metrics import (
     mean_joint_speed,
     pairwise_l1_div,
     per_class_recall,
+    read_mean_vel,
 )
 
 RARE_FRACTION = 0.02
@@ -232,11 +233,7 @@ def resolve_mean_vel(checkpoint: str | Path, mean_vel: str | Path | None) -> tup
         mean_vel = beside
     if mean_vel is None:
         return None, "none"
-    try:
-        mv = np.load(mean_vel).astype(np.float64).reshape(-1)
-    except (OSError, ValueError) as exc:
-        raise EggError(f"cannot read the mean-velocity file {mean_vel}: {exc}") from exc
-    return mv, str(mean_vel)
+    return read_mean_vel(mean_vel), str(mean_vel)
 
 
 def speech_metrics(checkpoint: str | Path, speech: str | Path, mean_vel: str | Path | None = None,

@@ -29,6 +29,7 @@ call JIT-compiles with numba and takes seconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from scipy import linalg
@@ -388,3 +389,15 @@ def frechet_distance_gaussian(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndar
     diff = mu_a - mu_b
     value = float(diff @ diff + np.trace(ca) + np.trace(cb) - 2.0 * np.trace(covmean))
     return max(value, 0.0)
+
+
+def read_mean_vel(path: str | Path) -> np.ndarray:
+    """The BC normaliser ``(55,)`` (mean joint speeds) from a ``.npy``, or a clear :class:`EggError`."""
+    try:
+        mv = np.load(path).astype(np.float64).reshape(-1)
+    except (OSError, ValueError) as exc:
+        raise EggError(f"cannot read the mean-velocity file {path}: {exc}") from exc
+    if mv.shape != (55,):
+        raise EggError(f"the mean-velocity file {path} holds {mv.size} values; it must hold one per "
+                       "SMPL-X joint (55)")
+    return mv

@@ -106,6 +106,7 @@ from training.metrics import (
     l1_div,
     ledoit_wolf_covariance,
     mean_joint_speed,
+    read_mean_vel,
 )
 
 log = logging.getLogger("training.realism")
@@ -363,7 +364,7 @@ def realism_report(generated: Motion, reference: Motion, baseline: Motion, wave:
     mv_source = "given"
     if mean_vel is None:
         mean_vel = mean_joint_speed([pos["reference"]])
-        mv_source = "the reference's own mean joint speeds (pelvis frame)"
+        mv_source = "the reference's own mean joint speeds (heading frame)"
     mean_vel = np.asarray(mean_vel, dtype=np.float64).reshape(-1)
     seams = sorted({int(f) for f in seam_frames if 0 <= int(f) < n})
 
@@ -454,15 +455,8 @@ def resolve_mean_vel(path: str | Path | None) -> tuple[np.ndarray | None, str]:
     if path is None and DEFAULT_MEAN_VEL.is_file():
         path = DEFAULT_MEAN_VEL
     if path is None:
-        return None, "the reference's own mean joint speeds (pelvis frame)"
-    try:
-        mv = np.load(path).astype(np.float64).reshape(-1)
-    except (OSError, ValueError) as exc:
-        raise EggError(f"cannot read the mean-velocity file {path}: {exc}") from exc
-    if mv.shape != (55,):
-        raise EggError(f"the mean-velocity file {path} holds {mv.size} values; it must hold one per "
-                       "SMPL-X joint (55)")
-    return mv, str(path)
+        return None, "the reference's own mean joint speeds (heading frame)"
+    return read_mean_vel(path), str(path)
 
 
 def run_realism(args: argparse.Namespace) -> dict[str, Any]:
