@@ -45,16 +45,15 @@ Figures (``training.metrics`` for the shared definitions)
   nearly singular sample covariance; the analytic shrinkage needs no tuning and fades as
   windows are added) and the formula is
   :func:`training.metrics.frechet_distance_gaussian`. Reference vs itself is exactly 0.
-* ``wrist_height_mean`` / ``wrist_height_std`` -- mean and std over frames of the pelvis-frame
-  height (Y, metres) of both wrists pooled.
+* ``wrist_height_mean`` / ``wrist_height_std`` -- mean and std over frames of the heading-frame
+  height above the pelvis (Y, metres) of both wrists pooled.
 * ``median_wrist_speed`` -- median over frames of both wrists' speed (m/s; central differences).
-* ``l1div`` -- :func:`training.metrics.l1_div` on the 43 body joints (pelvis frame), so not the
-  number of ``training.evaluate`` (55 joints, root rotation kept).
+* ``l1div`` -- :func:`training.metrics.l1_div` on the 43 body joints (heading frame), so not the
+  number of ``training.evaluate`` (55 joints, world frame).
 * ``bc`` -- :func:`training.metrics.beat_consistency` against the onsets of the reference
   speech (:func:`training.metrics.audio_onsets`), normaliser ``--mean-vel`` (default BEAT2's
   ``../shared/data/real/beat2/mean_vel_smplxflame_30.npy`` when it exists, else the reference's
-  own mean joint speeds). In the pelvis frame spine1 (joint 3) never moves, so it scores 0 for
-  every motion: BC here is at most 12/13 of the usual scale. The baseline is held against the
+  own mean joint speeds). The baseline is held against the
   reference speech, so its BC is the chance level of real motion; the reference's own BC is the
   matched level.
 * ``jerk`` -- mean over frames and body joints of ``|d^3 p / dt^3|`` (third differences at
@@ -229,7 +228,7 @@ def feature_frechet(features: np.ndarray, reference_features: np.ndarray) -> dic
 
 
 def wrist_height_stats(positions: np.ndarray) -> tuple[float, float]:
-    """(mean, std) over frames of both wrists' Y (pooled), pelvis frame, metres."""
+    """(mean, std) over frames of both wrists' Y (pooled), heading frame, metres."""
     y = np.asarray(positions, dtype=np.float64)[:, list(WRISTS), 1]
     return float(y.mean()), float(y.std())
 
