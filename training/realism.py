@@ -34,7 +34,7 @@ Figures (``training.metrics`` for the shared definitions)
 * ``frechet`` -- Fréchet distance between the per-window features of a motion and of the
   reference. Windows: non-overlapping 1 s (30 frames) from frame 0, a last partial window
   dropped (60 windows in 60 s). Features (22 per window, :data:`FEATURE_NAMES`): for the head
-  and both wrists, the window mean of the pelvis-frame position (x, y, z), the positional spread
+  and both wrists, the window mean of the heading-frame position (x, y, z), the positional spread
   ``sqrt(sum of the per-axis variances)`` and the mean and std of the joint's speed; for each
   hand, the mean "openness" (distance of the five finger-end joints -- SMPL-X's ``*3`` joints,
   it has no fingertips -- from the wrist, averaged) and the mean speed of those joints relative
@@ -178,7 +178,7 @@ def body_positions(motion: Motion) -> np.ndarray:
 def window_features(positions: np.ndarray, fps: float = FPS, window_s: float = WINDOW_S) -> np.ndarray:
     """``(N, 22)`` features of the non-overlapping ``window_s`` windows (:data:`FEATURE_NAMES`).
 
-    ``positions`` are pelvis-frame positions ``(T, 55, 3)`` (:func:`body_positions`); speeds are
+    ``positions`` are heading-frame positions ``(T, 55, 3)`` (:func:`body_positions`); speeds are
     computed on the whole clip (central differences), then cut into windows.
     """
     pos = np.asarray(positions, dtype=np.float64)
