@@ -11,7 +11,8 @@ cross-faded linearly in rot6d. Since both windows hold the same tokens there, th
 only hides the decoder's edge effects, so no seam is visible.
 
 The model's joints (default the 43 upper-body + hand joints) are converted to axis-angle;
-every other joint holds :func:`egg_core.skeleton.relaxed_pose` (arms down, not a T-pose), the
+every other joint holds :attr:`GestureGenerator.posture` (the training data's mean posture recorded
+in the checkpoint, else :func:`egg_core.skeleton.relaxed_pose`), the
 root translation is a person standing (BEAT2 convention), and the 15 fps result is
 resampled to the requested frame rate with exactly ``round(duration * fps)`` frames.
 """
