@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling temperature; 0 = always the most likely gesture (default 0.4, "
                         "chosen by measurement: docs/QUALITY.md)")
     p.add_argument("--top-k", type=int, default=None, help="sample only among the K most likely codes")
+    p.add_argument("--parts", default=None,
+                   help="comma list of the parts to animate: upper, hands, lower, face, eyes, root "
+                        "(default all); the others are held still, e.g. upper,hands,face for a seated "
+                        "character")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--checkpoint", help="trained model .safetensors (default: the bundled model)")
     p.add_argument("--bvh", help="also write the motion as BVH")
@@ -82,6 +86,10 @@ def _validate(args: argparse.Namespace) -> None:
         raise EggError(f"--fps must be a positive frame rate (e.g. 30), got {args.fps}")
     if args.temperature < 0 or args.temperature != args.temperature:
         raise EggError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.parts is not None:
+        from egg_core.pipeline import parse_parts
+
+        parse_parts(args.parts)
     if args.top_k is not None and args.top_k < 1:
         raise EggError(f"--top-k must be at least 1, got {args.top_k}")
     out = _check_output(args.out, ".npz", args.overwrite, "--out")
@@ -111,13 +119,13 @@ def run(args: argparse.Namespace) -> None:
 
     from egg_core.formats.beat2 import write_beat2_npz
     from egg_core.inference import GestureGenerator
-    from egg_core.pipeline import SpeechRequest, speech_to_motion
+    from egg_core.pipeline import SpeechRequest, parse_parts, speech_to_motion
 
     t0 = time.perf_counter()
     generator = GestureGenerator.from_checkpoint(args.checkpoint, args.device)
     request = SpeechRequest(audio=args.audio, transcript=args.transcript, transcribe=args.transcribe,
                             fps=args.fps, seed=args.seed, temperature=args.temperature,
-                            top_k=args.top_k)
+                            top_k=args.top_k, **({"parts": parse_parts(args.parts)} if args.parts else {}))
     bar = None
     if not args.quiet:
         from tqdm import tqdm

@@ -19,16 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
+from egg_core.errors import EggError
 from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, is_silent, load_audio
 from egg_core.formats.transcripts import Word
 from egg_core.inference import DEFAULT_TEMPERATURE, Cancelled, GestureGenerator
 from egg_core.model.representation import joint_indices
 from egg_core.motion import Motion
 from egg_core.silence import MIN_SILENCE_S, SILENCE_DBFS, calm_in_silence
+from egg_core.skeleton import SMPLX
 from egg_core.words import find_words
 
 #: Rate every speech model of the project reads (features, aligner, recogniser).
 SAMPLE_RATE = DEFAULT_SAMPLE_RATE
+#: Body parts a user can choose to animate (``--parts``): SMPL-X part names, and the root
+#: translation. Parts left out hold the model's rest pose, exactly still.
+PARTS = ("upper", "hands", "lower", "face", "eyes", "root")
 
 Progress = Callable[[float, str], None]
 GeneratorSource = GestureGenerator | Callable[[], GestureGenerator]
@@ -48,6 +53,7 @@ class SpeechRequest:
     temperature: float = DEFAULT_TEMPERATURE
     top_k: int | None = None
     calm_silence: bool = True  # ease to the rest pose in silences of 2 s or more (egg_core.silence)
+    parts: tuple[str, ...] = PARTS  # what is animated; the others are held still (PARTS)
 
 
 @dataclass
@@ -76,6 +82,28 @@ class SpeechMotion:
     @property
     def duration(self) -> float:
         return len(self.wave) / SAMPLE_RATE
+
+
+def parse_parts(text: str) -> tuple[str, ...]:
+    """``"upper,hands"`` -> ``("upper", "hands")``; an :class:`EggError` naming unknown parts."""
+    parts = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
+    unknown = [p for p in parts if p not in PARTS]
+    if not parts or unknown:
+        raise EggError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; choose from "
+                       f"{', '.join(PARTS)}, separated by commas (e.g. upper,hands,face)")
+    return parts
+
+
+def hold_still(motion: Motion, parts: tuple[str, ...], rest_pose: np.ndarray) -> Motion:
+    """``motion`` with every joint outside ``parts`` in ``rest_pose``, and the root translation
+    fixed at its first frame unless ``"root"`` is chosen (a seated character keeps still)."""
+    keep = {j for part in parts if part in SMPLX.parts for j in SMPLX.subset_indices([part])}
+    still = [j for j in range(motion.poses.shape[1]) if j not in keep]
+    out = motion.copy()
+    out.poses[:, still] = np.asarray(rest_pose, np.float32)[still]
+    if "root" not in parts:
+        out.trans[:] = out.trans[:1]
+    return out
 
 
 def _given_transcript(request: SpeechRequest) -> bool:
@@ -146,4 +174,6 @@ def speech_to_motion(generator: GeneratorSource, request: SpeechRequest,
         if calmed and not is_silent(wave, SILENCE_DBFS):
             warnings.append(f"{100 * calmed:.0f} % of the clip is silence of {MIN_SILENCE_S:g} s or "
                             "more; the body rests there")
+    if tuple(request.parts) != PARTS:
+        motion = hold_still(motion, tuple(request.parts), generator.rest_pose)
     return SpeechMotion(motion, wave, words, warnings)

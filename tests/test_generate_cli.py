@@ -249,3 +249,24 @@ def test_bvh_uses_the_exact_skeleton_of_smplx_model_files(tmp_path: Path, tiny_c
     for j, name in enumerate(SMPLX.joint_names[1:], start=1):
         np.testing.assert_allclose(by_name[name], exact.offsets[j], atol=1e-5)
     assert not np.allclose(exact.offsets, SMPLX.offsets, atol=1e-3)
+
+
+def test_parts_hold_the_unchosen_parts_exactly_still(tmp_path: Path, tiny_ckpt: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """--parts hands: the upper body (and the root) stay exactly still; the hands move."""
+    from egg_core.skeleton import SMPLX
+
+    audio = _write_speechlike(tmp_path / "a.wav", seconds=4.0)
+    out = tmp_path / "hands.npz"
+    assert main(["--audio", str(audio), "--checkpoint", str(tiny_ckpt), "--out", str(out),
+                 "--parts", "hands", "--quiet"]) == 0
+    with np.load(out) as data:
+        poses, trans = data["poses"].reshape(-1, 55, 3), data["trans"]
+    upper, hands = SMPLX.subset_indices(["upper"]), SMPLX.subset_indices(["hands"])
+    assert np.array_equal(poses[:, upper], np.broadcast_to(poses[:1, upper], poses[:, upper].shape))
+    assert np.array_equal(trans, np.broadcast_to(trans[:1], trans.shape))
+    assert float(np.abs(np.diff(poses[:, hands], axis=0)).max()) > 0
+    assert main(["--audio", str(audio), "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "x.npz"),
+                 "--parts", "upper,tail", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown part(s) tail" in err and "upper, hands, lower, face, eyes, root" in err
