@@ -21,6 +21,7 @@ from pathlib import Path
 from egg_core.atomic import check_target
 from egg_core.cli import EXIT_USER_ERROR, run_cli
 from egg_core.errors import EggError
+from egg_core.motion import PARTS, parse_parts
 
 # OpenMP threads that spin-wait between torch's many small operations collapse generation
 # speed 20x when the CPU is shared (measured: 14x vs 330x real time on a loaded 2-core
@@ -87,8 +88,6 @@ def _validate(args: argparse.Namespace) -> None:
     if args.temperature < 0 or args.temperature != args.temperature:
         raise EggError(f"--temperature must be >= 0, got {args.temperature}")
     if args.parts is not None:
-        from egg_core.pipeline import parse_parts
-
         parse_parts(args.parts)
     if args.top_k is not None and args.top_k < 1:
         raise EggError(f"--top-k must be at least 1, got {args.top_k}")
@@ -119,13 +118,13 @@ def run(args: argparse.Namespace) -> None:
 
     from egg_core.formats.beat2 import write_beat2_npz
     from egg_core.inference import GestureGenerator
-    from egg_core.pipeline import SpeechRequest, parse_parts, speech_to_motion
+    from egg_core.pipeline import SpeechRequest, speech_to_motion
 
     t0 = time.perf_counter()
     generator = GestureGenerator.from_checkpoint(args.checkpoint, args.device)
     request = SpeechRequest(audio=args.audio, transcript=args.transcript, transcribe=args.transcribe,
                             fps=args.fps, seed=args.seed, temperature=args.temperature,
-                            top_k=args.top_k, **({"parts": parse_parts(args.parts)} if args.parts else {}))
+                            top_k=args.top_k, parts=parse_parts(args.parts) if args.parts else PARTS)
     bar = None
     if not args.quiet:
         from tqdm import tqdm

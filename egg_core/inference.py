@@ -60,6 +60,10 @@ BATCH_WINDOWS = 8
 #: among 0 / 0.4 / 0.7 / 1.0 / 1.3 and top-k 3 / 10, while seeds still vary the motion.
 DEFAULT_TEMPERATURE = 0.4
 
+#: Shoulders, elbows, wrists and fingers: what hangs relaxed in :attr:`GestureGenerator.rest_pose`.
+_ARMS = [SMPLX.joint_names.index(f"{side}_{j}") for side in ("left", "right")
+         for j in ("shoulder", "elbow", "wrist")] + list(SMPLX.subset_indices(["hands"]))
+
 
 class Cancelled(EggError):
     """Generation was stopped through the ``cancel`` event."""
@@ -123,9 +127,7 @@ class GestureGenerator:
         (hanging), every other joint (pelvis tilt, spine, head, legs) in :attr:`posture`."""
         pose = self.posture.copy()
         relaxed = relaxed_pose().astype(np.float32)
-        arms = [SMPLX.joint_names.index(n) for n in SMPLX.joint_names
-                if any(k in n for k in ("shoulder", "elbow", "wrist", "index", "middle", "ring", "pinky", "thumb"))]
-        pose[arms] = relaxed[arms]
+        pose[_ARMS] = relaxed[_ARMS]
         return pose
 
     @property

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from egg_core.errors import MotionFormatError
+from egg_core.errors import EggError, MotionFormatError
 from egg_core.rotations import axis_angle_to_quat, quat_slerp, quat_to_axis_angle
+from egg_core.skeleton import SMPLX
 
 NUM_JOINTS = 55
 NUM_BETAS = 300
@@ -260,3 +261,30 @@ def resample_motion(motion: Motion, fps: float) -> Motion:
         gender=motion.gender,
         model=motion.model,
     )
+
+
+#: Body parts a user can choose to animate (``--parts``): SMPL-X part names, and the root
+#: translation. Parts left out hold the model's rest pose, exactly still.
+PARTS = ("upper", "hands", "lower", "face", "eyes", "root")
+
+
+def parse_parts(text: str) -> tuple[str, ...]:
+    """``"upper,hands"`` -> ``("upper", "hands")``; an :class:`EggError` naming unknown parts."""
+    parts = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
+    unknown = [p for p in parts if p not in PARTS]
+    if not parts or unknown:
+        raise EggError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; choose from "
+                       f"{', '.join(PARTS)}, separated by commas (e.g. upper,hands,face)")
+    return parts
+
+
+def hold_still(motion: Motion, parts: tuple[str, ...], rest_pose: np.ndarray) -> Motion:
+    """``motion`` with every joint outside ``parts`` in ``rest_pose``, and the root translation
+    fixed at its first frame unless ``"root"`` is chosen (a seated character keeps still)."""
+    keep = {j for part in parts if part in SMPLX.parts for j in SMPLX.subset_indices([part])}
+    still = [j for j in range(motion.poses.shape[1]) if j not in keep]
+    out = motion.copy()
+    out.poses[:, still] = np.asarray(rest_pose, np.float32)[still]
+    if "root" not in parts:
+        out.trans[:] = out.trans[:1]
+    return out

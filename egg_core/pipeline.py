@@ -19,21 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from egg_core.errors import EggError
 from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, is_silent, load_audio
 from egg_core.formats.transcripts import Word
 from egg_core.inference import DEFAULT_TEMPERATURE, Cancelled, GestureGenerator
 from egg_core.model.representation import joint_indices
-from egg_core.motion import Motion
-from egg_core.silence import MIN_SILENCE_S, SILENCE_DBFS, calm_in_silence
-from egg_core.skeleton import SMPLX
+from egg_core.motion import PARTS, Motion, hold_still
+from egg_core.silence import MIN_SILENCE_S, calm_in_silence
 from egg_core.words import find_words
 
 #: Rate every speech model of the project reads (features, aligner, recogniser).
 SAMPLE_RATE = DEFAULT_SAMPLE_RATE
-#: Body parts a user can choose to animate (``--parts``): SMPL-X part names, and the root
-#: translation. Parts left out hold the model's rest pose, exactly still.
-PARTS = ("upper", "hands", "lower", "face", "eyes", "root")
 
 Progress = Callable[[float, str], None]
 GeneratorSource = GestureGenerator | Callable[[], GestureGenerator]
@@ -84,28 +79,6 @@ class SpeechMotion:
         return len(self.wave) / SAMPLE_RATE
 
 
-def parse_parts(text: str) -> tuple[str, ...]:
-    """``"upper,hands"`` -> ``("upper", "hands")``; an :class:`EggError` naming unknown parts."""
-    parts = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
-    unknown = [p for p in parts if p not in PARTS]
-    if not parts or unknown:
-        raise EggError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; choose from "
-                       f"{', '.join(PARTS)}, separated by commas (e.g. upper,hands,face)")
-    return parts
-
-
-def hold_still(motion: Motion, parts: tuple[str, ...], rest_pose: np.ndarray) -> Motion:
-    """``motion`` with every joint outside ``parts`` in ``rest_pose``, and the root translation
-    fixed at its first frame unless ``"root"`` is chosen (a seated character keeps still)."""
-    keep = {j for part in parts if part in SMPLX.parts for j in SMPLX.subset_indices([part])}
-    still = [j for j in range(motion.poses.shape[1]) if j not in keep]
-    out = motion.copy()
-    out.poses[:, still] = np.asarray(rest_pose, np.float32)[still]
-    if "root" not in parts:
-        out.trans[:] = out.trans[:1]
-    return out
-
-
 def _given_transcript(request: SpeechRequest) -> bool:
     return bool(str(request.transcript or "").strip()) or request.transcript_text is not None
 
@@ -118,11 +91,10 @@ def find_request_words(request: SpeechRequest, progress: Progress | None = None)
     """
     if request.words is not None:
         return Words(list(request.words) or None, "given", f"{len(request.words)} words given with timings")
-    if not _given_transcript(request) and not request.transcribe:
+    given = _given_transcript(request)
+    if not given and not request.transcribe:
         return Words(None, "audio-only", "no transcript: audio only (give a transcript, or "
                                          "ask for transcription, to use words)")
-
-    given = _given_transcript(request)
     result = find_words(request.audio, request.transcript or None,
                         transcript_text=request.transcript_text,
                         asr_model=False if given else None, progress=progress)
@@ -162,7 +134,8 @@ def speech_to_motion(generator: GeneratorSource, request: SpeechRequest,
         progress=lambda f, m: report(0.15 + 0.85 * float(f), m), cancel=cancel)
     check()
     warnings = []
-    if is_silent(wave, SILENCE_DBFS):
+    silent = is_silent(wave)
+    if silent:
         warnings.append(f"the audio {Path(request.audio).name} is silent: there is no speech to "
                         "gesture to" + (", so the body rests in its standing pose" if request.calm_silence else ""))
     if _given_transcript(request) and words.method == "audio-only":
@@ -171,7 +144,7 @@ def speech_to_motion(generator: GeneratorSource, request: SpeechRequest,
         motion, calmed = calm_in_silence(motion, wave, SAMPLE_RATE,
                                          list(joint_indices(generator.config.joint_set)),
                                          generator.rest_pose)
-        if calmed and not is_silent(wave, SILENCE_DBFS):
+        if calmed and not silent:
             warnings.append(f"{100 * calmed:.0f} % of the clip is silence of {MIN_SILENCE_S:g} s or "
                             "more; the body rests there")
     if tuple(request.parts) != PARTS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from egg_core.formats.audio import speech_floor
 from egg_core.motion import Motion
 from egg_core.rotations import axis_angle_to_quat, quat_slerp, quat_to_axis_angle
 from egg_core.skeleton import relaxed_pose
@@ -19,10 +20,6 @@ from egg_core.skeleton import relaxed_pose
 MIN_SILENCE_S = 2.0
 #: Length of the fade from gesturing to rest and back.
 RAMP_S = 0.5
-#: A 50 ms window quieter than this (dBFS), or 35 dB below the clip's loud level, is silent.
-SILENCE_DBFS = -55.0
-_RELATIVE_DB = 35.0
-_PROBE_S = 0.05
 
 
 def frame_levels(wave: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
@@ -47,7 +44,7 @@ def speech_activity(wave: np.ndarray, sample_rate: int, n_frames: int, fps: floa
     levels = frame_levels(wave, sample_rate, n_frames, fps)
     finite = levels[np.isfinite(levels)]
     loud = float(np.percentile(finite, 95)) if finite.size else -np.inf
-    silent = ~(levels > max(SILENCE_DBFS, loud - _RELATIVE_DB))
+    silent = ~(levels > speech_floor(loud))  # the aligner's rule for speech (egg_core.align.speech)
     activity = np.ones(n_frames)
     ramp_frames = max(1, int(round(ramp * fps)))
     min_frames = int(round(min_silence * fps))

@@ -164,15 +164,16 @@ def audible_sound_strips(scene: bpy.types.Scene) -> list[Any]:
     return [s for s in sound_strips(scene) if not strip_is_muted(scene, s)]
 
 
+#: The highest sequencer channel (Blender's MAXSEQ).
+_MAX_CHANNEL = 128
+
+
 def free_channel(scene: bpy.types.Scene, frame_start: float, frame_end: float, ignore: Any = None) -> int | None:
     """The lowest sequencer channel with no top-level strip in ``[frame_start, frame_end)``; None if full."""
     busy = {s.channel for s in sequence_editor_strips(scene, all_levels=False)
             if s != ignore and s.frame_final_start < frame_end and frame_start < s.frame_final_end}
     return next((channel for channel in range(1, _MAX_CHANNEL + 1) if channel not in busy), None)
 
-
-#: The highest sequencer channel (Blender's MAXSEQ).
-_MAX_CHANNEL = 128
 
 
 def new_sound_strip(scene: bpy.types.Scene, name: str, filepath: str, channel: int, frame_start: int) -> Any:

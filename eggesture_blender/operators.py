@@ -350,7 +350,7 @@ def _check_idle() -> None:
 
 def _describe_take(action: bpy.types.Action, result: GenerationResult) -> str:
     note = f"Wrote action '{action.name}'" + (f" ({result.words_note})" if result.words_note else "")
-    return _with_warnings(note, list(getattr(result, "warnings", [])))
+    return _with_warnings(note, result.warnings)
 
 
 def start_session(context: bpy.types.Context) -> Session:

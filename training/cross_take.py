@@ -31,7 +31,7 @@ from egg_core.cli import run_cli
 from egg_core.errors import EggError
 from training import realism
 from training.train import TrainSettings, train_run
-from training.workdir import prepare_work_dir, run_finished, start_step, wait_any
+from training.workdir import link_takes, prepare_work_dir, run_finished, start_step, wait_any
 
 log = logging.getLogger("training.cross_take")
 REPO = Path(__file__).resolve().parents[1]
@@ -47,20 +47,6 @@ SUMMARY = (
     ("bc", "BC − real", "difference"),
     ("seam_ratio", "seam ratio", "value"),
 )
-
-
-def link_take(work: Path, take: Path) -> Path:
-    """``WORK/data_<stem>/``: the take's motion, audio and TextGrid, as symlinks."""
-    folder = work / f"data_{take.stem}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for ext in (".npz", ".wav", ".TextGrid"):
-        src = take.with_suffix(ext)
-        if ext != ".TextGrid" and not src.is_file():
-            raise EggError(f"{src} is missing: a take needs its motion (.npz) and speech (.wav)")
-        dst = folder / src.name
-        if src.is_file() and not dst.exists():
-            dst.symlink_to(src.resolve())
-    return folder
 
 
 def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSettings:
@@ -112,7 +98,7 @@ def _study(args: argparse.Namespace) -> None:
     tag = args.tag or f"{args.ablation}_{args.audio_features}" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
     plans = []
     for train_take, test_take in ((takes[0], takes[1]), (takes[1], takes[0])):
-        data = link_take(work, train_take)
+        data = link_takes(work / f"data_{train_take.stem}", [train_take])
         run = work / f"run_{tag}_{train_take.stem}"
         plans.append((train_take, test_take, run, train_settings(data, run, args)))
     steps = [start_step(train_run, s, label=s.command(), log=work / f"train_{tag}_{tr.stem}.log",

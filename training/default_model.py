@@ -40,16 +40,10 @@ from egg_core.inference import DEFAULT_TEMPERATURE
 from training import cross_take, evaluate, real_split, train_evaluator
 from training.evaluate import speech_metrics
 from training.train import TrainSettings, train_run
-from training.workdir import module_step, prepare_work_dir, run_finished, run_step
+from training.workdir import link, link_takes, module_step, prepare_work_dir, run_finished, run_step
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
-
-
-def _link(src: Path, dst: Path) -> None:
-    if dst.is_symlink() or dst.exists():
-        dst.unlink()
-    dst.symlink_to(src.resolve())
 
 
 def build_data_folder(work: Path, variant: str, synth: Path | None, synth_clips: int,
@@ -62,8 +56,8 @@ def build_data_folder(work: Path, variant: str, synth: Path | None, synth_clips:
     for npz in real:
         for r in range(repeats):
             stem = f"{npz.stem}_r{r}"
-            _link(npz, folder / f"{stem}.npz")
-            _link(npz.with_suffix(".wav"), folder / f"{stem}.wav")
+            link(npz, folder / f"{stem}.npz")
+            link(npz.with_suffix(".wav"), folder / f"{stem}.wav")
     if variant == "mix":
         if synth is None or not (synth / "train_test_split.csv").is_file():
             raise EggError("--variant mix needs --synth, a folder made by training.synth")
@@ -72,7 +66,7 @@ def build_data_folder(work: Path, variant: str, synth: Path | None, synth_clips:
         for stem in train:
             for ext in (".npz", ".wav", ".TextGrid"):
                 if (synth / f"{stem}{ext}").is_file():
-                    _link(synth / f"{stem}{ext}", folder / f"{stem}{ext}")
+                    link(synth / f"{stem}{ext}", folder / f"{stem}{ext}")
     return folder
 
 
@@ -180,12 +174,7 @@ def _build_from_takes(args: argparse.Namespace) -> int:
             raise EggError(f"the cross-take check failed (exit {status}); see {work / 'cross_take'}")
         tag = f"{args.ablation}_mel" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
         protocol = json.loads((work / "cross_take" / f"cross_take_{tag}.json").read_text(encoding="utf-8"))
-        data = work / "data_takes"
-        data.mkdir(parents=True, exist_ok=True)
-        for take in takes:
-            for ext in (".npz", ".wav", ".TextGrid"):
-                if take.with_suffix(ext).is_file():
-                    _link(take.with_suffix(ext), data / take.with_suffix(ext).name)
+        data = link_takes(work / "data_takes", takes)
         run = work / "run_takes"
         train = train_settings(data, run, args)
         if run_finished(run, args.epochs) and not args.overwrite:

@@ -54,6 +54,26 @@ def prepare_work_dir(path: str | Path) -> Path:
     return work
 
 
+def link(src: Path, dst: Path) -> None:
+    """``dst`` becomes a symlink to ``src`` (replacing an older link): data folders hold links only."""
+    if dst.is_symlink() or dst.exists():
+        dst.unlink()
+    dst.symlink_to(Path(src).resolve())
+
+
+def link_takes(folder: Path, takes: list[Path]) -> Path:
+    """``folder`` with each take's motion (.npz), speech (.wav) and TextGrid (if any), as symlinks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for take in takes:
+        for ext in (".npz", ".wav", ".TextGrid"):
+            src = Path(take).with_suffix(ext)
+            if src.is_file():
+                link(src, folder / src.name)
+            elif ext != ".TextGrid":
+                raise EggError(f"{src} is missing: a take needs its motion (.npz) and speech (.wav)")
+    return folder
+
+
 def run_finished(run: Path, epochs: int) -> bool:
     """True when the run folder holds a model saved after all ``epochs`` (not an interrupted run)."""
     if not (run / "model.json").is_file() or not (run / "model.safetensors").is_file():

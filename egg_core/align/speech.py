@@ -17,10 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, iter_audio_chunks
+from egg_core.formats.audio import (
+    DEFAULT_SAMPLE_RATE,
+    SILENCE_DBFS,
+    iter_audio_chunks,
+    speech_floor,
+)
 
 HOP = 0.01  # seconds per envelope frame
-SILENCE_DBFS = -55.0  # quieter than this everywhere = silent file
 
 
 @dataclass
@@ -66,7 +70,7 @@ def speech_regions(env: Envelope, min_silence: float = 0.25, min_speech: float =
     if env.db.size == 0 or env.is_silent():
         return []
     loud = float(np.percentile(env.db, 95))
-    active = env.db > max(SILENCE_DBFS, loud - 35.0)
+    active = env.db > speech_floor(loud)
     regions: list[list[float]] = []
     idx = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     for a, b in zip(idx[::2], idx[1::2], strict=True):

@@ -34,6 +34,15 @@ from egg_core.formats.extensions import (  # noqa: F401 - re-exported for caller
 )
 
 DEFAULT_SAMPLE_RATE = 16000
+#: Quieter than this (dBFS) is silence, however quiet the recording.
+SILENCE_DBFS = -55.0
+#: Speech is at most this many dB below the recording's loud level; quieter is a pause.
+SPEECH_RANGE_DB = 35.0
+
+
+def speech_floor(loud_db: float) -> float:
+    """The level (dBFS) above which a stretch of a recording whose loud level is ``loud_db`` is speech."""
+    return max(SILENCE_DBFS, loud_db - SPEECH_RANGE_DB)
 
 
 @dataclass(frozen=True)
@@ -269,7 +278,7 @@ def rms_db(wave: np.ndarray) -> float:
     return 20.0 * math.log10(rms) if rms > 0 else float("-inf")
 
 
-def is_silent(wave: np.ndarray, threshold_db: float = -55.0) -> bool:
+def is_silent(wave: np.ndarray, threshold_db: float = SILENCE_DBFS) -> bool:
     """True when the signal never rises above ``threshold_db`` dBFS in any 50 ms window.
 
     Used to flag (not reject) silent input: generation still works, but word
