@@ -224,6 +224,8 @@ def test_forced_alignment_accuracy(clips: list[tuple[Path, str, list[Word]]], tm
         assert [w.text for w in result.words] == [w.text for w in truth]
         errors += [a.start - b.start for a, b in zip(result.words, truth, strict=True)]
     err = np.abs(errors)
+    print(f"forced alignment: median onset error {1000 * np.median(err):.0f} ms, "
+          f"90th percentile {1000 * np.percentile(err, 90):.0f} ms over {len(err)} words")
     assert np.median(err) <= 0.060, np.median(err)
     assert np.percentile(err, 90) <= 0.150, np.percentile(err, 90)
 
@@ -242,6 +244,8 @@ def test_transcription_accuracy(clips: list[tuple[Path, str, list[Word]]]) -> No
         onset += list(_matched_onset_errors(truth, result.words))
     assert errs / n_words <= 0.15, errs / n_words
     onset = np.abs(onset)
+    print(f"transcription: word error rate {100 * errs / n_words:.1f} %, onset error median "
+          f"{1000 * np.median(onset):.0f} ms, 90th percentile {1000 * np.percentile(onset, 90):.0f} ms")
     assert np.median(onset) <= 0.060 and np.percentile(onset, 90) <= 0.150, (np.median(onset), np.percentile(onset, 90))
 
 
