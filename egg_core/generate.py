@@ -2,10 +2,12 @@
 
     python -m egg_core.generate --audio talk.wav --out talk_motion.npz [--transcript talk.TextGrid]
         [--fps 30] [--seed 0] [--temperature 0.4] [--top-k K] [--device auto|cpu|cuda]
-        [--checkpoint model.safetensors] [--bvh talk.bvh] [--preview talk.mp4|talk.gif] [--overwrite]
+        [--checkpoint model.safetensors] [--bvh talk.bvh [--target-skeleton theirs.bvh]]
+        [--preview talk.mp4|talk.gif] [--overwrite]
 
 Writes a BEAT2-format npz (poses/trans/betas/expressions/model/gender/mocap_frame_rate) that
-the SMPL-X Blender add-on loads. Every mistake a user can make (missing file, existing output,
+the SMPL-X Blender add-on loads. With ``--target-skeleton`` the BVH is written on the user's own
+skeleton (its joint names, offsets and rest pose; see docs/RETARGET.md). Every mistake a user can make (missing file, existing output,
 bad option, missing or broken model, CUDA absent) prints one message and exits with status 2.
 """
 
@@ -17,11 +19,15 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from egg_core.atomic import check_target
 from egg_core.cli import EXIT_USER_ERROR, run_cli
 from egg_core.errors import EggError
 from egg_core.motion import PARTS, parse_parts
+
+if TYPE_CHECKING:
+    from egg_core.retarget import BvhTarget
 
 # OpenMP threads that spin-wait between torch's many small operations collapse generation
 # speed 20x when the CPU is shared (measured: 14x vs 330x real time on a loaded 2-core
@@ -54,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--checkpoint", help="trained model .safetensors (default: the bundled model)")
     p.add_argument("--bvh", help="also write the motion as BVH")
+    p.add_argument("--target-skeleton",
+                   help="write the --bvh on this BVH's skeleton (its joint names, offsets and rest pose: "
+                        "a Mixamo, Unreal, Unity or MotionBuilder character) instead of SMPL-X's")
+    p.add_argument("--bone-map",
+                   help="with --target-skeleton: JSON file naming which joint plays which body part "
+                        "(default: found from the joint names and the hierarchy)")
+    p.add_argument("--in-place", action="store_true",
+                   help="with --target-skeleton: keep the root's vertical motion only")
     p.add_argument("--smplx-dir",
                    help="folder of licensed SMPL-X model files: the BVH then uses the exact skeleton "
                         "(default: $EGGESTURE_SMPLX_DIR, else the project's own skeleton)")
@@ -101,6 +115,12 @@ def _validate(args: argparse.Namespace) -> None:
         others.append(check_preview_target(args.preview, args.overwrite))
     if len({p.resolve() for p in others}) != len(others):
         raise EggError("--out, --bvh and --preview must be different files")
+    if (args.target_skeleton or args.bone_map or args.in_place) and not args.bvh:
+        raise EggError("--target-skeleton, --bone-map and --in-place shape the BVH: add --bvh OUT.bvh")
+    if args.bone_map and not args.target_skeleton:
+        raise EggError("--bone-map names the joints of a --target-skeleton: give --target-skeleton too")
+    if args.target_skeleton is not None:
+        _check_input(args.target_skeleton, "--target-skeleton", "target skeleton BVH")
     if args.smplx_dir is not None and not Path(args.smplx_dir).is_dir():
         raise EggError(f"--smplx-dir {args.smplx_dir} is not a folder; give the folder that holds "
                        "SMPLX_NEUTRAL_2020.npz (or SMPLX_NEUTRAL.npz)")
@@ -108,9 +128,23 @@ def _validate(args: argparse.Namespace) -> None:
         raise EggError(f"checkpoint not found: {args.checkpoint}")
 
 
+def _bvh_target(args: argparse.Namespace) -> BvhTarget | None:
+    """The user's BVH skeleton, read and mapped (None without ``--target-skeleton``)."""
+    if args.target_skeleton is None:
+        return None
+    from egg_core.retarget import prepare_bvh_target, read_bone_map
+
+    bone_map = read_bone_map(args.bone_map) if args.bone_map else None
+    target = prepare_bvh_target(args.target_skeleton, bone_map)
+    log.info("target skeleton %s: %d joints, %d body parts mapped (%s)", Path(args.target_skeleton).name,
+             target.plan.target.num_bones, len(target.bone_map.parts), target.bone_map.convention)
+    return target
+
+
 def run(args: argparse.Namespace) -> None:
     """The generation pipeline behind :func:`main` (raises EggError on user mistakes)."""
     _validate(args)
+    target = _bvh_target(args)  # read and mapped before the model loads: mistakes surface early
     # torch-importing modules load here, after OMP_WAIT_POLICY is set and the arguments checked
     from egg_core.checkpoint import resolve_device
 
@@ -148,7 +182,12 @@ def run(args: argparse.Namespace) -> None:
         log.warning("%s", warning)
     write_beat2_npz(motion, args.out, overwrite=args.overwrite)
     written = [args.out]
-    if args.bvh:
+    if args.bvh and target is not None:
+        from egg_core.retarget import write_retargeted_bvh
+
+        write_retargeted_bvh(motion, target, args.bvh, overwrite=args.overwrite, in_place=args.in_place)
+        written.append(args.bvh)
+    elif args.bvh:
         from egg_core.body_model import skeleton_for_motion
         from egg_core.formats.bvh import motion_to_bvh
 

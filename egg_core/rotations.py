@@ -510,6 +510,40 @@ def quat_slerp(q0: Array, q1: Array, t: Array | float) -> Array:
     return _normalize(w0 * q0 + w1 * q1)
 
 
+
+@_keeps_dtype
+def rotation_between(a: Array, b: Array) -> Array:
+    """The smallest rotation matrix ``(..., 3, 3)`` that turns direction ``a`` onto direction ``b``.
+
+    Why the smallest: laying one rig's rest bone onto another's must swing the bone without
+    adding a twist about it. Built from the half-way quaternion ``(1 + a.b, a x b)``, which
+    stays accurate for nearly equal directions; for opposite directions the axis is a
+    perpendicular of ``a`` (from the coordinate axis least aligned with it). A zero vector on
+    either side gives the identity. ``a`` and ``b`` broadcast and need not be unit length.
+    """
+    a = _as_float(a)
+    b = _like(b, a)
+    _check_last(a, (3,), "direction")
+    _check_last(b, (3,), "direction")
+    a = _normalize(a + b * 0)
+    b = _normalize(b + a * 0)
+    w = 1.0 + _dot_last(a, b, keepdims=True)
+    v = _cross(a, b)
+    ax = a[..., 0:1] * a[..., 0:1]
+    x_axis = _cat([a[..., 0:1] * 0 + 1, a[..., 1:] * 0], axis=-1)
+    y_axis = _cat([a[..., 0:1] * 0, a[..., 1:2] * 0 + 1, a[..., 2:] * 0], axis=-1)
+    helper = _where(ax < 0.81, x_axis, y_axis)
+    perpendicular = _normalize(_cross(a, helper))
+    opposite = w < 1e-9
+    zero = _dot_last(a, a, keepdims=True) * _dot_last(b, b, keepdims=True) < 0.25
+    q_w = _where(opposite, w * 0, w)
+    q_v = _where(opposite, perpendicular, v)
+    q = _cat([q_w, q_v], axis=-1)
+    identity = _cat([w * 0 + 1, v * 0], axis=-1)
+    q = _where(zero, identity, q)
+    return quat_to_matrix(_normalize(q))
+
+
 # --------------------------------------------------------------------------------------
 # Euler (intrinsic Tait-Bryan, BVH channel order)
 # --------------------------------------------------------------------------------------
@@ -633,6 +667,7 @@ __all__ = [
     "quat_conjugate",
     "quat_make_continuous",
     "quat_slerp",
+    "rotation_between",
     "euler_to_matrix",
     "matrix_to_euler",
 ]

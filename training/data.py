@@ -9,8 +9,9 @@ Three folder layouts are understood (``detect_format`` guesses which one):
     "additional" rows count as training data, as in the public BEAT2 recipes.
 ``trinity``
     GENEA 2020 / Trinity Speech-Gesture: ``Motion/*.bvh``, ``Audio/*.wav`` and
-    optionally ``Transcripts/*.json`` (speech-recogniser JSON). BVH joints are mapped to
-    SMPL-X by name (:func:`bvh_to_smplx_poses`).
+    optionally ``Transcripts/*.json`` (speech-recogniser JSON). BVH skeletons are retargeted to
+    SMPL-X (names of the common conventions, else the hierarchy; rest poses corrected;
+    :func:`bvh_to_smplx_poses`, :mod:`egg_core.retarget`).
 ``folder``
     A "new speaker" folder: motion files (``.npz`` in BEAT2 layout or ``.bvh``) each with
     an audio file of the same stem; optional transcript of the same stem (``.TextGrid``,
@@ -39,8 +40,7 @@ import csv
 import hashlib
 import json
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,7 +53,7 @@ from egg_core.atomic import atomic_path
 from egg_core.errors import EggError
 from egg_core.formats.audio import AUDIO_EXTENSIONS, load_audio, resample
 from egg_core.formats.beat2 import read_beat2_npz
-from egg_core.formats.bvh import bvh_to_motion, read_bvh
+from egg_core.formats.bvh import BvhMotion, bvh_to_motion, read_bvh
 from egg_core.formats.extensions import TRANSCRIPT_EXTENSIONS
 from egg_core.formats.transcripts import read_transcript
 from egg_core.model import audio as audio_mod
@@ -62,9 +62,9 @@ from egg_core.model.audio import compute_audio_features, compute_whisper_feature
 from egg_core.model.representation import poses_to_features
 from egg_core.model.text import TEXT_FEATURE_DIM, compute_text_features, resolve_text_encoder
 from egg_core.motion import Motion, resample_motion
+from egg_core.retarget import bvh_to_smplx_motion, detect_bone_map, rig_from_bvh, smplx_bone_map
 from egg_core.rotations import (
     axis_angle_to_quat,
-    matrix_to_axis_angle,
     quat_average,
     quat_outer_sum,
     quat_to_axis_angle,
@@ -73,7 +73,8 @@ from egg_core.skeleton import SMPLX, mirror_poses
 from training.metrics import EVAL_FPS, joint_positions, joint_speeds
 
 FORMATS = ("beat2", "trinity", "folder")
-CACHE_VERSION = 3  # 3: posture statistics (pose_outer)
+CACHE_VERSION = 5  # 3: posture statistics (pose_outer); 4: whole-body arrays (poses, trans, expressions);
+#                   5: BVH clips retargeted with rest-pose correction (egg_core.retarget)
 MOTION_EXTENSIONS = (".npz", ".bvh")
 LABELS_SUFFIX = ".labels.json"
 SPLITS = ("train", "val", "test", "additional", "all")
@@ -304,97 +305,33 @@ def _discover_folder(root: Path, report: DataReport) -> list[ClipSource]:
 
 # --------------------------------------------------------------------------- reading clips
 
-# BVH joint names of common mocap skeletons (Trinity/GENEA, Mixamo-like) -> SMPL-X joints.
-_BVH_ALIASES: dict[str, tuple[str, ...]] = {
-    "pelvis": ("hips", "hip", "pelvis", "root"),
-    "spine1": ("spine",),
-    "spine2": ("spine1",),
-    "spine3": ("spine2",),
-    "neck": ("neck",),
-    "head": ("head",),
-}
-for _side, _s in (("left", "Left"), ("right", "Right")):
-    _BVH_ALIASES.update(
-        {
-            f"{_side}_hip": (f"{_s}UpLeg", f"{_s}Thigh"),
-            f"{_side}_knee": (f"{_s}Leg", f"{_s}Shin"),
-            f"{_side}_ankle": (f"{_s}Foot",),
-            f"{_side}_foot": (f"{_s}ToeBase", f"{_s}Toe"),
-            f"{_side}_collar": (f"{_s}Shoulder", f"{_s}Collar"),
-            f"{_side}_shoulder": (f"{_s}Arm", f"{_s}UpperArm"),
-            f"{_side}_elbow": (f"{_s}ForeArm", f"{_s}LowerArm"),
-            f"{_side}_wrist": (f"{_s}Hand",),
-        }
-    )
-    for _f in ("Index", "Middle", "Pinky", "Ring", "Thumb"):
-        for _k in (1, 2, 3):
-            _BVH_ALIASES[f"{_side}_{_f.lower()}{_k}"] = (f"{_s}Hand{_f}{_k}", f"{_s}{_f}{_k}")
 
+def bvh_joint_map(bvh: BvhMotion) -> dict[int, int]:
+    """SMPL-X joint index -> BVH joint index, for the joints that play the same body part.
 
-def _norm_name(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.split(":")[-1].lower())
-
-
-def bvh_joint_map(bvh_names: Sequence[str]) -> dict[int, int]:
-    """SMPL-X joint index -> BVH joint index, for the joints that can be matched by name.
-
-    A BVH written with SMPL-X joint names (``egg_core.formats.bvh.motion_to_bvh``) maps
-    one to one; other skeletons go through a table of common mocap names (Hips, Spine,
-    LeftArm, LeftHandIndex1, ...).
+    Found by :func:`egg_core.retarget.detect_bone_map` (the names of every common
+    convention, then the hierarchy), the detection the Blender add-on and
+    ``generate --target-skeleton`` use too. Chain parts (spine, neck) pair their joints in
+    order; :func:`bvh_to_smplx_poses` spreads chains of other lengths by position instead.
     """
-
-    exact = {n.split(":")[-1].lower(): i for i, n in enumerate(bvh_names)}
-    smplx_names = [n.lower() for n in SMPLX.joint_names]
-    if sum(n in exact for n in smplx_names) >= 20:
-        return {j: exact[n] for j, n in enumerate(smplx_names) if n in exact}
-    normed = {}
-    for i, n in enumerate(bvh_names):
-        normed.setdefault(_norm_name(n), i)
-    out = {}
-    for j, n in enumerate(smplx_names):
-        for alias in _BVH_ALIASES.get(n, ()):
-            if _norm_name(alias) in normed:
-                out[j] = normed[_norm_name(alias)]
-                break
+    mapping = detect_bone_map(rig_from_bvh(bvh))
+    names = bvh.skeleton.joint_names
+    out: dict[int, int] = {}
+    for part, bones in mapping.parts.items():
+        for joint, bone in zip(smplx_bone_map().parts[part], bones, strict=False):
+            out[SMPLX.index(joint)] = names.index(bone)
     return out
 
 
-def bvh_to_smplx_poses(bvh_names: Sequence[str], bvh_parents: Sequence[int], local_rotmats: np.ndarray) -> np.ndarray:
-    """Carry BVH joint rotations over to SMPL-X axis-angle poses ``(T, 55, 3)``.
+def bvh_to_smplx_poses(bvh: BvhMotion) -> np.ndarray:
+    """SMPL-X axis-angle poses ``(T, 55, 3)`` of a mocap BVH of any joint naming.
 
-    Each matched SMPL-X joint gets the rotation that makes its global orientation equal
-    to its BVH joint's global orientation, relative to the nearest matched SMPL-X
-    ancestor; BVH joints with no SMPL-X partner (extra spine or neck segments) are
-    thereby folded into the next matched joint. Unmatched SMPL-X joints keep the
-    identity. Rest-pose differences between the two skeletons (T-pose vs A-pose, bone
-    axes) are not corrected: a model trained on one skeleton learns in its space.
+    :func:`egg_core.retarget.bvh_to_smplx_motion`: each matched SMPL-X joint points where
+    its BVH bone points, with both rest poses corrected (an A-pose recording gives SMPL-X
+    T-pose-relative rotations); extra spine or neck joints are spread over SMPL-X's by
+    position; unmatched SMPL-X joints keep their rest rotation.
     """
-
-    rot = np.asarray(local_rotmats, dtype=np.float64)
-    T, J = rot.shape[:2]
-    glob = np.empty_like(rot)
-    for b in range(J):  # BVH joints are stored parents first
-        p = bvh_parents[b]
-        glob[:, b] = rot[:, b] if p < 0 else glob[:, p] @ rot[:, b]
-    mapping = bvh_joint_map(bvh_names)
-    if len(mapping) < 5:
-        raise EggError(
-            f"only {len(mapping)} BVH joint(s) could be matched to SMPL-X by name "
-            f"(joints: {', '.join(bvh_names[:12])}...); rename the joints or export SMPL-X names"
-        )
-    eye = np.broadcast_to(np.eye(3), (T, 3, 3))
-    smplx_global: list[np.ndarray] = []
-    local = np.broadcast_to(np.eye(3), (T, SMPLX.num_joints, 3, 3)).copy()
-    for j in range(SMPLX.num_joints):
-        p = SMPLX.parents[j]
-        parent_global = eye if p < 0 else smplx_global[p]
-        if j in mapping:
-            g = glob[:, mapping[j]]
-            local[:, j] = np.swapaxes(parent_global, -1, -2) @ g
-            smplx_global.append(g)
-        else:
-            smplx_global.append(parent_global)
-    return np.asarray(matrix_to_axis_angle(local), dtype=np.float32)
+    return bvh_to_smplx_motion(bvh).poses
 
 
 def read_clip_motion(path: Path) -> Motion:
@@ -404,12 +341,9 @@ def read_clip_motion(path: Path) -> Motion:
         return read_beat2_npz(path)
 
     bvh = read_bvh(path)
-    names = list(bvh.skeleton.joint_names)
-    if set(SMPLX.joint_names) <= set(names):
+    if set(SMPLX.joint_names) <= set(bvh.skeleton.joint_names):
         return bvh_to_motion(bvh)
-    poses = bvh_to_smplx_poses(names, list(bvh.skeleton.parents), bvh.local_rotmats)
-    trans = np.asarray(bvh.root_positions, np.float64) - np.asarray(SMPLX.offsets[0], np.float64)
-    return Motion(poses=poses, trans=trans.astype(np.float32), fps=float(bvh.fps))
+    return bvh_to_smplx_motion(bvh)
 
 
 def read_labels(path: Path) -> list[tuple[str, float, float]]:
@@ -494,6 +428,15 @@ class PreparedClip:
     speed_sum: np.ndarray | None = None  # (55,) sum of FK joint speeds at 30 fps (BC normaliser)
     speed_frames: int = 0
     pose_outer: np.ndarray | None = None  # (55, 4, 4) sum of q q^T of every joint, motion and mirror
+    # the whole body at ``DataSettings.fps`` (the whole-body model's features are made from these)
+    poses: np.ndarray | None = None  # (T, 55, 3) axis-angle
+    trans: np.ndarray | None = None  # (T, 3)
+    expressions: np.ndarray | None = None  # (T, 100); mirrored copies keep them (FLAME has no mirror map)
+    poses_mirror: np.ndarray | None = None
+    trans_mirror: np.ndarray | None = None
+    #: more per-frame arrays a trainer attaches (name -> (normal, mirrored), each (T, ...));
+    #: :class:`WindowDataset` cuts them into windows like the motion (e.g. the phase manifold)
+    extras: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -559,7 +502,7 @@ def compute_clip_features(src: ClipSource, settings: DataSettings) -> dict[str, 
         audio = compute_audio_features(wave, settings.sample_rate, settings.fps)
     n = min(motion.num_frames, audio.shape[0])
     poses = motion.poses[:n]
-    mirrored, _ = mirror_poses(poses, motion.trans[:n])
+    mirrored, mirrored_trans = mirror_poses(poses, motion.trans[:n])
     text = compute_text_features(words, n, settings.fps, settings.text_encoder)
     labels = np.full(n, -1, dtype=np.int64)
     names: list[str] = []
@@ -581,6 +524,11 @@ def compute_clip_features(src: ClipSource, settings: DataSettings) -> dict[str, 
         "speed_frames": np.array(speed_frames, dtype=np.int64),
         "pose_outer": (quat_outer_sum(axis_angle_to_quat(poses.astype(np.float64)))
                        + quat_outer_sum(axis_angle_to_quat(np.asarray(mirrored, np.float64)))),
+        "poses": np.asarray(poses, np.float32),
+        "trans": np.asarray(motion.trans[:n], np.float32),
+        "expressions": np.asarray(motion.expressions[:n], np.float32),
+        "poses_mirror": np.asarray(mirrored, np.float32),
+        "trans_mirror": np.asarray(mirrored_trans, np.float32),
     }
 
 
@@ -663,6 +611,11 @@ def prepare_clips(
                 speed_sum=arrays["speed_sum"],
                 speed_frames=int(arrays["speed_frames"]),
                 pose_outer=arrays.get("pose_outer"),
+                poses=arrays.get("poses"),
+                trans=arrays.get("trans"),
+                expressions=arrays.get("expressions"),
+                poses_mirror=arrays.get("poses_mirror"),
+                trans_mirror=arrays.get("trans_mirror"),
             )
         )
     return clips
@@ -697,7 +650,8 @@ class WindowDataset(Dataset):
 
     Items are dicts of tensors: ``motion (W, J*6)``, ``audio (W, F)``, ``text (W, D)``,
     ``labels (W,)`` (int64, -1 unlabelled), ``clip`` (index into ``clips``) and
-    ``mirrored`` (0/1) -- the batch layout ``EGGesture.losses`` takes.
+    ``mirrored`` (0/1) -- the batch layout ``EGGesture.losses`` takes -- plus one ``(W, ...)``
+    tensor per entry of the clips' ``extras``.
     """
 
     def __init__(self, clips: Sequence[PreparedClip], window: int, stride: int, mirror: bool = True,
@@ -736,6 +690,8 @@ class WindowDataset(Dataset):
             "labels": torch.from_numpy(np.ascontiguousarray(c.labels[sl], dtype=np.int64)),
             "clip": torch.tensor(ci),
             "mirrored": torch.tensor(int(mirrored)),
+            **{name: torch.from_numpy(np.ascontiguousarray(pair[1 if mirrored else 0][sl], dtype=np.float32))
+               for name, pair in c.extras.items()},
         }
 
 
@@ -771,9 +727,15 @@ def load_dataset(
     mirror: bool = True,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    prepare: Callable[[list[PreparedClip]], None] | None = None,
 ) -> tuple[WindowDataset, DataReport]:
-    """Everything a trainer needs: clips -> windows; empty results raise :class:`EggError`."""
+    """Everything a trainer needs: clips -> windows; empty results raise :class:`EggError`.
+
+    ``prepare`` may change the clips in place before windows are cut (the whole-body model
+    replaces the motion features and attaches phase targets, :mod:`training.whole_body`)."""
     clips, report = load_clips(root, settings, fmt, split, speakers, cache_dir, progress)
+    if prepare is not None:
+        prepare(clips)
     ds = WindowDataset(clips, window, stride, mirror, report)
     if len(ds) == 0:
         raise EggError(
