@@ -13,6 +13,9 @@ file that lost its sidecar still loads. Both files are written to temporary name
 target folder and renamed into place (weights first, sidecar last), so a crash never leaves
 a half-written checkpoint under the final name. Existing files are never overwritten unless
 ``overwrite=True``.
+
+``"model"`` names the network: ``"eggesture"`` (the single-part model; absent in older files)
+or ``"hip"`` (the whole-body model of :mod:`egg_core.model.hip`).
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ from safetensors.torch import load_file, save_file
 from egg_core.atomic import atomic_path
 from egg_core.errors import CheckpointError, DeviceError
 from egg_core.model.eggesture import EGGesture, EGGestureConfig
+from egg_core.model.hip import HIPConfig, HIPGesture
 from egg_core.model.text import resolve_text_encoder
 
 FORMAT_NAME = "eggesture-checkpoint"
 FORMAT_VERSION = 1
+#: The networks a checkpoint can hold, by the ``"model"`` key of its JSON.
+MODELS: dict[str, tuple[type, type]] = {"eggesture": (EGGesture, EGGestureConfig), "hip": (HIPGesture, HIPConfig)}
 _HEADER_KEY = "eggesture"
 
 
@@ -130,7 +136,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, metadata: dict[str
         else:
             meta[key] = value
     doc = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-           "config": model.config.to_dict(), "metadata": _jsonable(meta)}
+           "model": getattr(model, "KIND", "eggesture"), "config": model.config.to_dict(), "metadata": _jsonable(meta)}
     text = json.dumps(doc, indent=2, sort_keys=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={_HEADER_KEY: text}), overwrite)
@@ -208,8 +214,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tu
                               "trained model (.safetensors) or train one with `python -m training.train`")
     dev = resolve_device(device)
     doc = _read_doc(weights, sidecar)
+    kind = doc.get("model", "eggesture")
+    if kind not in MODELS:
+        raise CheckpointError(f"checkpoint {weights} holds a {kind!r} model, which this egg_core does not "
+                              f"know ({', '.join(MODELS)}); update eggesture")
+    model_cls, config_cls = MODELS[kind]
     try:
-        config = EGGestureConfig.from_dict(doc["config"])
+        config = config_cls.from_dict(doc["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {weights} has an incompatible configuration ({exc}); "
                               "it was made by a different version of eggesture") from exc
@@ -218,7 +229,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tu
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{weights} is corrupt or not a safetensors file ({exc}); "
                               "re-save or re-download the checkpoint") from exc
-    model = EGGesture(config)
+    model = model_cls(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -229,4 +240,5 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tu
     meta = dict(doc.get("metadata") or {})
     meta["config"] = config.to_dict()
     meta["format_version"] = doc["format_version"]
+    meta["model"] = kind
     return model, meta

@@ -36,7 +36,7 @@ from egg_core.model.audio import (
     compute_whisper_features,
     silence_audio_features,
 )
-from egg_core.model.classifier import sample_indices
+from egg_core.model.parts import features_to_whole_body
 from egg_core.model.representation import features_to_poses
 from egg_core.model.text import compute_text_features
 from egg_core.motion import Motion, resample_motion
@@ -197,22 +197,43 @@ class GestureGenerator:
 
         report(0.0, "computing speech features")
         audio, text = self.features(wave, sample_rate, words)
-        rot6d = self._generate_rot6d(audio, text, seed, temperature, top_k, report, cancel)
+        features = self._generate_features(audio, text, seed, temperature, top_k, report, cancel)
 
         report(0.97, "converting to SMPL-X")
-        poses = features_to_poses(rot6d, cfg.joint_set, base_pose=self.posture)
-        trans = np.tile(np.array([0.0, STANDING_TRANS_Y, 0.0], np.float32), (len(poses), 1))
-        motion = Motion(poses=poses, trans=trans, fps=cfg.fps)
+        motion = self.features_to_motion(features)
         if fps != cfg.fps:
             motion = resample_motion(motion, fps)
         motion = _fit_length(motion, n_out)
         report(1.0, "done")
         return motion
 
-    def _generate_rot6d(self, audio: np.ndarray, text: np.ndarray, seed: int, temperature: float,
-                        top_k: int | None, report: ProgressFn,
-                        cancel: threading.Event | None) -> np.ndarray:
-        """Chained-window generation at the model rate -> rot6d ``(n_frames, J*6)``."""
+    @property
+    def whole_body(self) -> bool:
+        """True for a whole-body (HIP) model: face, legs and root are generated too."""
+        return getattr(self.model, "KIND", "eggesture") == "hip"
+
+    def features_to_motion(self, features: np.ndarray) -> Motion:
+        """Model features ``(T, D)`` at the model rate -> a 55-joint :class:`Motion` at that rate.
+
+        A single-part model's joints are rot6d; every other joint holds :attr:`posture` and the
+        root stands still. A whole-body model's features decode to every joint, the 100
+        expressions and the root (:func:`egg_core.model.parts.features_to_whole_body`).
+        """
+        cfg = self.config
+        if self.whole_body:
+            body = features_to_whole_body(features, cfg.part_names, cfg.fps, self.posture)
+            return Motion(poses=body.poses, trans=body.trans, fps=cfg.fps, expressions=body.expressions)
+        poses = features_to_poses(features, cfg.joint_set, base_pose=self.posture)
+        trans = np.tile(np.array([0.0, STANDING_TRANS_Y, 0.0], np.float32), (len(poses), 1))
+        return Motion(poses=poses, trans=trans, fps=cfg.fps)
+
+    def _generate_features(self, audio: np.ndarray, text: np.ndarray, seed: int, temperature: float,
+                           top_k: int | None, report: ProgressFn,
+                           cancel: threading.Event | None) -> np.ndarray:
+        """Chained-window generation at the model rate -> model features ``(n_frames, D)``.
+
+        Indices are ``(1, N)`` for the single-part model and ``(1, P, N)`` for the whole-body
+        one; both seed a window with the last ``seed_tokens`` of the previous one."""
         cfg = self.config
         model = self.model
         n = len(audio)
@@ -226,6 +247,7 @@ class GestureGenerator:
         mel = cfg.audio_features == "mel"
         prev: torch.Tensor | None = None
         cond: torch.Tensor | None = None
+        detail: torch.Tensor | None = None  # the whole-body model's per-frame face detail
         pending: list[tuple[int, torch.Tensor]] = []  # (window number, indices) not yet decoded
         for k in range(len(starts)):
             if cancel is not None and cancel.is_set():
@@ -237,18 +259,19 @@ class GestureGenerator:
                     a_t = torch.from_numpy(np.stack([a for a, _ in batch])).to(self.device)
                     t_t = torch.from_numpy(np.stack([t for _, t in batch])).to(self.device)
                     cond = model.condition(a_t, t_t)
+                    if self.whole_body:
+                        detail = model.speech_detail(a_t, t_t)
                 j = k % BATCH_WINDOWS
-                seed_idx = prev[:, -s:] if (prev is not None and s > 0) else None
-                # what model.generate_indices does, on the precomputed conditioning
-                logits = model.classifier(cond[j:j + 1], seed_idx)
-                idx = sample_indices(logits, temperature, top_k, gen)
-                if seed_idx is not None:
-                    idx[:, :s] = seed_idx
+                seed_idx = prev[..., -s:] if (prev is not None and s > 0) else None
+                idx = model.sample_window(cond[j:j + 1], seed_idx, temperature, top_k, gen)
             prev = idx
             pending.append((k, idx))
             if len(pending) == BATCH_WINDOWS or k == len(starts) - 1:
                 with torch.inference_mode():
-                    ys = model.decode_indices(torch.cat([i for _, i in pending])).float().cpu().numpy()
+                    indices = torch.cat([i for _, i in pending])
+                    ys = (model.decode_indices(indices, None if detail is None else detail[:len(pending)])
+                          if self.whole_body else model.decode_indices(indices))
+                    ys = ys.float().cpu().numpy()
                 for (kk, _), y in zip(pending, ys, strict=True):
                     _blend_window(out, y, starts[kk], kk == 0, overlap, ramp)
                 pending = []

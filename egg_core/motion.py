@@ -279,12 +279,15 @@ def parse_parts(text: str) -> tuple[str, ...]:
 
 
 def hold_still(motion: Motion, parts: tuple[str, ...], rest_pose: np.ndarray) -> Motion:
-    """``motion`` with every joint outside ``parts`` in ``rest_pose``, and the root translation
-    fixed at its first frame unless ``"root"`` is chosen (a seated character keeps still)."""
+    """``motion`` with every joint outside ``parts`` in ``rest_pose``, the expressions neutral
+    (zero) unless ``"face"`` is chosen, and the root translation fixed at its first frame unless
+    ``"root"`` is chosen (a seated character keeps still)."""
     keep = {j for part in parts if part in SMPLX.parts for j in SMPLX.subset_indices([part])}
     still = [j for j in range(motion.poses.shape[1]) if j not in keep]
     out = motion.copy()
     out.poses[:, still] = np.asarray(rest_pose, np.float32)[still]
+    if "face" not in parts:
+        out.expressions[:] = 0.0
     if "root" not in parts:
         out.trans[:] = out.trans[:1]
     return out

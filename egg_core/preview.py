@@ -3,7 +3,8 @@
 A front view (camera on +Z looking at the body, so the body's left, +X, is on the right of
 the image), orthographic, framed once for the whole clip so the figure does not jump.
 Bones are drawn from forward kinematics of :data:`egg_core.skeleton.SMPLX`: left side in
-blue, right side in red, centre in grey; the head is a circle. GIFs are rendered at up to
+blue, right side in red, centre in grey; the head is a circle with a mouth whose height follows
+the jaw's opening (:func:`mouth_opening`), so lip motion is visible at a glance. GIFs are rendered at up to
 15 fps (GIF frame delays are 10 ms steps and large GIFs get heavy), MP4 at up to 30 fps.
 """
 
@@ -55,6 +56,16 @@ def joint_positions(motion: Motion) -> np.ndarray:
     return np.asarray(pos)
 
 
+#: Jaw rotation about x (rad) drawn as a fully open mouth; BEAT2 speech opens it about 0.02-0.1.
+JAW_FULLY_OPEN = 0.12
+
+
+def mouth_opening(poses: np.ndarray) -> np.ndarray:
+    """``(T,)`` in [0, 1]: the jaw's opening (SMPL-X joint 22, rotation about x) per frame."""
+    jaw = np.asarray(poses, dtype=np.float64).reshape(len(poses), -1, 3)[:, SMPLX.index("jaw"), 0]
+    return np.clip(jaw / JAW_FULLY_OPEN, 0.0, 1.0)
+
+
 def render_frames(motion: Motion, fps: float, size: tuple[int, int] = (360, 480)):
     """Yield RGB ``PIL.Image`` frames of the stick figure at ``fps``."""
     from PIL import Image, ImageDraw
@@ -62,6 +73,7 @@ def render_frames(motion: Motion, fps: float, size: tuple[int, int] = (360, 480)
 
     step = max(1, int(round(motion.fps / fps)))
     pos = joint_positions(motion)[::step]
+    mouth = mouth_opening(motion.poses)[::step]
     width, height = size
     xy = pos[..., :2]
     lo = np.percentile(xy.reshape(-1, 2), 0.5, axis=0)
@@ -77,7 +89,7 @@ def render_frames(motion: Motion, fps: float, size: tuple[int, int] = (360, 480)
              for j, p in enumerate(SMPLX.parents) if p >= 0]
     head = SMPLX.index("head")
     thick = max(2, int(scale * 0.02))
-    for frame in pos:
+    for frame, opening in zip(pos, mouth, strict=True):
         img = Image.new("RGB", (width, height), _BG)
         draw = ImageDraw.Draw(img)
         for j, p, colour in bones:
@@ -85,6 +97,9 @@ def render_frames(motion: Motion, fps: float, size: tuple[int, int] = (360, 480)
         hx, hy = to_px(frame[head])
         r = 0.09 * scale
         draw.ellipse([hx - r, hy - 1.4 * r, hx + r, hy + 0.6 * r], outline=_COLOURS["centre"], width=thick)
+        mouth_h = 0.06 * r + 0.45 * r * float(opening)
+        draw.ellipse([hx - 0.35 * r, hy + 0.05 * r, hx + 0.35 * r, hy + 0.05 * r + mouth_h],
+                     fill=(150, 60, 60))
         yield img
 
 

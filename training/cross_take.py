@@ -46,16 +46,24 @@ SUMMARY = (
     ("l1div", "L1div / real", "ratio_to_reference"),
     ("bc", "BC − real", "difference"),
     ("seam_ratio", "seam ratio", "value"),
+    ("jaw_loudness", "jaw–loudness correlation (real 0.30 / 0.15)", "value"),
+    ("expression_mse", "expression MSE against real", "value"),
+    ("jaw_mse", "jaw MSE against real (rad²)", "value"),
+    ("foot_skating", "foot speed in contact, median cm/s (real 1.2–2.1)", "value"),
 )
 
 
 def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSettings:
     """One direction's training run: the small preset on every window of one take."""
     return TrainSettings(data=str(data), format="folder", split="all", out=str(run), config="small",
-                         ablation=args.ablation, audio_features=args.audio_features,
+                         model=args.model, ablation=args.ablation, audio_features=args.audio_features,
                          text_dropout=args.text_dropout or None, epochs=args.epochs,
                          batch_size=args.batch_size, seed=args.seed, threads=args.threads,
                          no_tensorboard=True, quiet=True)
+#: Where the "real" column of a figure comes from: the test take's own real motion (a property
+#: of one motion), or the training take held against the test take (an error against real).
+REAL_COLUMN = {"jaw_loudness": "reference", "foot_skating": "reference",
+               "expression_mse": "baseline", "jaw_mse": "baseline"}
 
 
 def figure(report: dict[str, Any], key: str, how: str) -> float | None:
@@ -80,13 +88,22 @@ def summary_table(reports: dict[str, list[dict[str, Any]]], title: str) -> tuple
     numbers: dict[str, Any] = {}
     lines = [title, "", "| figure | " + " | ".join(directions) + " | mean | real-vs-real |",
              "| --- | " + " | ".join("---" for _ in directions) + " | --- | --- |"]
+    def mean_of(values: list[float | None]) -> float | None:
+        kept = [v for v in values if v is not None]  # None: the figure does not apply (a still jaw)
+        return float(np.mean(kept)) if kept else None
+
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3g}"
+
     for key, label, how in SUMMARY:
-        per = [float(np.mean([figure(r, key, how) for r in reports[d]])) for d in directions]
-        mean = float(np.mean(per))
+        per = [mean_of([figure(r, key, how) for r in reports[d]]) for d in directions]
+        mean = mean_of(per)
         real = {"ratio_to_baseline": "1", "difference_cm": "0", "ratio_to_reference": "1",
                 "difference": "0"}.get(how, "~1")
+        if key in REAL_COLUMN:  # the real motion's own figure, or the other real take's
+            real = fmt(mean_of([mean_of([r[REAL_COLUMN[key]].get(key) for r in reports[d]]) for d in directions]))
         numbers[key] = {"per_direction": dict(zip(directions, per, strict=True)), "mean": mean}
-        lines.append(f"| {label} | " + " | ".join(f"{v:.3g}" for v in per) + f" | **{mean:.3g}** | {real} |")
+        lines.append(f"| {label} | " + " | ".join(fmt(v) for v in per) + f" | **{fmt(mean)}** | {real} |")
     return "\n".join(lines), numbers
 
 
@@ -95,7 +112,8 @@ def _study(args: argparse.Namespace) -> None:
     takes = [Path(t) for t in args.takes]
     if len(takes) != 2:
         raise EggError("--takes needs exactly two takes (motion .npz with .wav beside it)")
-    tag = args.tag or f"{args.ablation}_{args.audio_features}" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
+    tag = args.tag or (f"{args.ablation}_{args.audio_features}" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
+                       + ("" if args.model == "eg" else f"_{args.model}"))
     plans = []
     for train_take, test_take in ((takes[0], takes[1]), (takes[1], takes[0])):
         data = link_takes(work / f"data_{train_take.stem}", [train_take])
@@ -108,6 +126,8 @@ def _study(args: argparse.Namespace) -> None:
         for step in wait_any(steps):
             steps.remove(step)
             step.wait()
+    if args.train_only:
+        return
     reports: dict[str, list[dict[str, Any]]] = {}
     for train_take, test_take, run, _ in plans:
         direction = f"{train_take.stem} → {test_take.stem}"
@@ -125,7 +145,7 @@ def _study(args: argparse.Namespace) -> None:
                 argv += ["--top-k", str(args.top_k)]
             realism.run_realism(realism.build_parser().parse_args(argv))
             reports[direction].append(json.loads(out.read_text(encoding="utf-8")))
-    title = (f"Cross-take protocol, recipe `{tag}` ({args.ablation}, {args.audio_features} audio, "
+    title = (f"Cross-take protocol, recipe `{tag}` (model {args.model}, {args.ablation}, {args.audio_features} audio, "
              f"text dropout {args.text_dropout:g}, "
              f"{args.epochs} epochs, seed {args.seed}); generation T={args.temperature:g}"
              f"{f', top-k {args.top_k}' if args.top_k else ''}, {'no words' if args.no_words else 'with words'}, "
@@ -145,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--work", required=True, help="working folder outside the repository")
     ap.add_argument("--takes", nargs=2, default=[str(t) for t in TAKES], help="the two takes (.npz)")
     ap.add_argument("--tag", default=None, help="name of the recipe in file names (default ablation_features)")
+    ap.add_argument("--model", default="eg", choices=["eg", "parts", "cascade", "hip"],
+                    help="single-part model or a whole-body variant (python -m training.train --model)")
     ap.add_argument("--ablation", default="eg-no-reweight")
     ap.add_argument("--audio-features", default="mel", choices=["mel", "whisper"])
     ap.add_argument("--text-dropout", type=float, default=0.3,
@@ -157,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--eval-seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--no-words", action="store_true", help="generate without the test take's words")
+    ap.add_argument("--train-only", action="store_true", help="train (or finish) the runs, score nothing")
     ap.add_argument("--out", default=None, help="markdown table (default WORK/cross_take_<tag>.md)")
     return ap
 

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="takes: every real take (v2); real: one take minus a holdout (v1); mix: + synthetic")
     ap.add_argument("--takes", nargs="+", default=[str(t) for t in cross_take.TAKES],
                     help="the real takes of --variant takes (.npz with .wav and .TextGrid beside)")
+    ap.add_argument("--model", default="eg", choices=["eg", "parts", "cascade", "hip"],
+                    help="--variant takes: the network (python -m training.train --model); hip is v3")
     ap.add_argument("--ablation", default=None,
                     help="training recipe (default: eg-no-reweight for takes, full for real/mix)")
     ap.add_argument("--text-dropout", type=float, default=0.3,
@@ -166,13 +168,15 @@ def _build_from_takes(args: argparse.Namespace) -> int:
         summary = json.loads((work / "summary_takes.json").read_text(encoding="utf-8"))
     else:
         status = cross_take.main(
-            ["--work", str(work / "cross_take"), "--ablation", args.ablation, "--epochs", str(args.epochs),
+            ["--work", str(work / "cross_take"), "--model", args.model, "--ablation", args.ablation,
+             "--epochs", str(args.epochs),
              "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads),
              "--temperature", str(args.temperature), "--text-dropout", str(args.text_dropout),
              "--takes", *map(str, takes[:2])])
         if status != 0:
             raise EggError(f"the cross-take check failed (exit {status}); see {work / 'cross_take'}")
-        tag = f"{args.ablation}_mel" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
+        tag = (f"{args.ablation}_mel" + (f"_td{args.text_dropout:g}" if args.text_dropout else "")
+               + ("" if args.model == "eg" else f"_{args.model}"))
         protocol = json.loads((work / "cross_take" / f"cross_take_{tag}.json").read_text(encoding="utf-8"))
         data = link_takes(work / "data_takes", takes)
         run = work / "run_takes"
@@ -199,11 +203,11 @@ def install_takes(run: Path, args: argparse.Namespace, train: TrainSettings, sum
     model, meta = load_checkpoint(run / "model.safetensors", "cpu")
     meta = {k: v for k, v in meta.items() if k not in ("config", "format_version")}
     meta["default_model"] = {
-        "version": 2,
+        "version": 2 if args.model == "eg" else 3,
         "data": {"real": ", ".join(Path(t).name for t in args.takes) + " (every frame, mirrored, with words)"},
         "command": dataclasses.replace(train, overwrite=False).command(),
         "study_command": shlex.join(["python", "-m", "training.default_model", "--work", "WORK",
-                                     "--variant", "takes", "--epochs", str(args.epochs),
+                                     "--variant", "takes", "--model", args.model, "--epochs", str(args.epochs),
                                      "--text-dropout", f"{args.text_dropout:g}", "--install"]),
         "train_seconds": summary["train_seconds"],
         "metrics": summary,
@@ -230,6 +234,7 @@ def _bundle(model: Any, meta: dict[str, Any], run: Path) -> Path:
 def train_settings(data: Path, run: Path, args: argparse.Namespace) -> TrainSettings:
     """The training settings of the default model: the small preset on ``data``, all of it."""
     return TrainSettings(data=str(data), format="folder", split="all", out=str(run), config="small",
+                         model=getattr(args, "model", "eg") if getattr(args, "variant", None) == "takes" else "eg",
                          ablation=getattr(args, "ablation", None) or "full",
                          text_dropout=(getattr(args, "text_dropout", None) or None)
                          if getattr(args, "variant", None) == "takes" else None,

@@ -53,6 +53,7 @@ from egg_core.errors import EggError
 from egg_core.formats.audio import AUDIO_EXTENSIONS
 from egg_core.formats.transcripts import read_transcript
 from egg_core.inference import GestureGenerator
+from egg_core.model.parts import LAYOUTS
 from egg_core.model.representation import joint_indices
 from egg_core.motion import Motion, resample_motion
 from egg_core.pipeline import SAMPLE_RATE, SpeechRequest, speech_to_motion
@@ -77,6 +78,7 @@ from training.metrics import (
     per_class_recall,
     read_mean_vel,
 )
+from training.whole_body import set_part_features
 
 RARE_FRACTION = 0.02
 
@@ -91,10 +93,42 @@ def _clip_inputs(src: Any) -> tuple[Motion, list | None]:
 
 
 @torch.no_grad()
+def part_token_metrics(model: Any, clips: list, device: torch.device) -> dict[str, Any]:
+    """Whole-body model: codebook usage and perplexity of each part's true codes over
+    non-overlapping windows, and how often the cascade's most likely code (no teacher forcing,
+    each window seeded by its own true first tokens) is the true one. Means over the parts
+    under the single-part names."""
+    cfg = model.config
+    win, s = cfg.window_frames, cfg.seed_tokens
+    true_all, pred_all = [], []
+    for c in clips:
+        for st in window_starts(c.num_frames, win, win):
+            sl = slice(st, st + win)
+            motion = torch.from_numpy(np.ascontiguousarray(c.motion[sl]))[None].to(device)
+            audio = torch.from_numpy(np.ascontiguousarray(c.audio[sl]))[None].to(device)
+            text = torch.from_numpy(np.ascontiguousarray(c.text[sl]))[None].to(device)
+            true = model.encode_indices(motion)
+            pred = model.sample_window(model.condition(audio, text), true[..., :s] if s > 0 else None, 0.0, None, None)
+            true_all.append(true[0, :, s:].cpu().numpy())
+            pred_all.append(pred[0, :, s:].cpu().numpy())
+    if not true_all:
+        return {"note": f"no clip is as long as one {win}-frame window; no codebook statistics"}
+    t, p = np.concatenate(true_all, axis=1), np.concatenate(pred_all, axis=1)
+    parts = {}
+    for k, name in enumerate(model.parts):
+        usage, ppl = codebook_usage(t[k], cfg.codebook_size)
+        parts[name] = {"codebook_usage": usage, "perplexity": ppl, "token_accuracy": float(np.mean(t[k] == p[k]))}
+    mean = {key: float(np.mean([v[key] for v in parts.values()])) for key in ("codebook_usage", "perplexity",
+                                                                           "token_accuracy")}
+    return {**mean, "parts": parts, "tokens": int(t.shape[1])}
+
+
 def token_metrics(model: Any, clips: list, device: torch.device) -> dict[str, Any]:
     """Codebook statistics and per-class recall over non-overlapping windows of the clips."""
 
     cfg = model.config
+    if getattr(model, "KIND", "eggesture") == "hip":
+        return part_token_metrics(model, clips, device)
     win, ds, s = cfg.window_frames, cfg.downsample, cfg.seed_tokens
     true_all, pred_all, cls_all = [], [], []
     for c in clips:
@@ -178,7 +212,11 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "test
     if not sources:
         raise EggError(f"no usable clip to evaluate in {data} (split {split or 'all'})\n" + report.summary())
 
-    idx = list(joint_indices(cfg.joint_set))
+    if gen.whole_body:  # every generated joint is scored; the features come from the cache
+        set_part_features(prepared, cfg)
+        idx = sorted({j for p in cfg.part_names for j in LAYOUTS[p].joints})
+    else:
+        idx = list(joint_indices(cfg.joint_set))
     real, fake, trans, waves = [], [], [], []
     for k, src in enumerate(tqdm(sources, desc="generating", unit="clip", disable=not progress)):
         motion, words = _clip_inputs(src)

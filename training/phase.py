@@ -82,7 +82,7 @@ def train_pae(takes: list[Motion], steps: int, channels: int = DEFAULT_CHANNELS,
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return model.eval(), scale.astype(np.float32), losses
 
 
@@ -92,6 +92,24 @@ def phase_track(model: PeriodicAutoencoder, motion: Motion, scale: np.ndarray) -
     w = windows(joint_velocities(motion) / scale, model.window)
     p = model.encode(torch.from_numpy(w))
     return {k: getattr(p, k).numpy() for k in ("frequency", "amplitude", "offset", "phase")}
+
+
+@torch.no_grad()
+def frame_manifold(model: PeriodicAutoencoder, scale: np.ndarray, motion: Motion) -> np.ndarray:
+    """``(T, 2C)`` phase-manifold point of the window centred on each of ``motion``'s frames.
+
+    The whole-body model's phase target. Velocities are taken at the autoencoder's 30 fps and
+    padded at both ends with their edge values, so every frame, the first and the last too,
+    has a full window; the 30 fps track is then read at ``motion``'s own frame times.
+    """
+    vel = joint_velocities(motion) / scale
+    vel = np.concatenate([vel[:1], vel])  # one velocity per 30 fps frame
+    half = model.window // 2
+    padded = np.concatenate([np.repeat(vel[:1], half, 0), vel, np.repeat(vel[-1:], half, 0)])
+    w = torch.from_numpy(windows(padded, model.window))
+    track = torch.cat([model.encode(w[i:i + 1024]).manifold() for i in range(0, len(w), 1024)]).numpy()
+    frames = np.minimum(np.round(np.arange(motion.num_frames) * FPS / motion.fps).astype(int), len(track) - 1)
+    return track[frames].astype(np.float32)
 
 
 def plot_phase(track: dict[str, np.ndarray], path: Path, title: str, seconds: float = 20.0) -> None:

@@ -70,6 +70,7 @@ from egg_core.cli import run_cli
 from egg_core.errors import EggError
 from egg_core.model.audio import WHISPER_FEATURE_DIM
 from egg_core.model.eggesture import EGGesture, EGGestureConfig
+from egg_core.model.hip import HIPConfig, HIPGesture
 from training.data import (
     DataSettings,
     add_dataset_arguments,
@@ -77,6 +78,7 @@ from training.data import (
     mean_posture,
     mean_velocity,
 )
+from training.whole_body import PAE_STEPS, feature_statistics, prepare_whole_body
 
 #: ``--ablation`` presets: overrides applied to the model config.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -89,6 +91,14 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "eg-no-reweight": {"reweight": "none"},  # Table 4
     "eg-softmax": {"gumbel": False},  # Table 5
     "eg-no-joint": {"joint_training": False},  # Table 5
+}
+#: ``--model``: the single-part EGGesture, or the whole-body model (egg_core.model.hip) with part
+#: codebooks only, with the cascade, or with the cascade and phase guidance (HIP).
+MODELS: dict[str, dict[str, bool] | None] = {
+    "eg": None,
+    "parts": {"cascade": False, "phase": False},
+    "cascade": {"cascade": True, "phase": False},
+    "hip": {"cascade": True, "phase": True},
 }
 LOG_KEYS = ("total", "rec", "commit", "entropy", "cls", "usage", "perplexity", "entropy_norm",
             "cls_acc", "w_cls")
@@ -124,11 +134,13 @@ class TrainSettings:
     split: str = "train"
     speakers: list[str] | None = None
     config: str = "default"
+    model: str = "eg"
     ablation: str = "full"
     codebook_size: int | None = None
     vq_epochs: int | None = None
     gamma: float | None = None
     text_dropout: float | None = None
+    phase_steps: int = PAE_STEPS
     codebook_init: str | None = None
     text_encoder: str | None = None
     audio_features: str = "mel"
@@ -189,7 +201,7 @@ class TrainSettings:
 #: it is not given); the keys are the ``args`` keys every run.json so far has written.
 RESUMED_FIELDS = ("config", "ablation", "codebook_size", "seed", "format", "split", "stride",
                   "batch_size", "speakers", "no_mirror", "vq_epochs", "gamma", "lr", "text_encoder",
-                  "audio_features", "text_dropout")
+                  "audio_features", "text_dropout", "model")
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
@@ -228,7 +240,8 @@ def init_distributed(device_kind: str) -> DistInfo:
 
 def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: int,
                  vq_epochs: int | None, gamma: float | None, codebook_init: str | None = None,
-                 audio_features: str = "mel", text_dropout: float | None = None) -> EGGestureConfig:
+                 audio_features: str = "mel", text_dropout: float | None = None,
+                 model: str = "eg") -> EGGestureConfig:
     """Model config for a preset (tiny/small/default) with an ablation and overrides applied.
 
     ``codebook_init``: ``"random"`` or ``"data"`` (codes set from the first batch's latents);
@@ -239,7 +252,12 @@ def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: 
     """
     if ablation not in ABLATIONS:
         raise EggError(f"unknown --ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
+    if model not in MODELS:
+        raise EggError(f"unknown --model {model!r}; choose one of {', '.join(MODELS)}")
     overrides = dict(ABLATIONS[ablation])
+    whole_body = MODELS[model]
+    config_cls = EGGestureConfig if whole_body is None else HIPConfig
+    overrides.update(whole_body or {})
     if codebook_size is not None:
         if codebook_size < 2:
             raise EggError("--codebook-size must be at least 2")
@@ -262,11 +280,11 @@ def build_config(preset: str, ablation: str, codebook_size: int | None, epochs: 
         overrides.update(audio_features="whisper", audio_feature_dim=WHISPER_FEATURE_DIM)
     try:
         if preset == "tiny":
-            return EGGestureConfig.tiny(**overrides)
+            return config_cls.tiny(**overrides)
         if preset == "small":
-            return EGGestureConfig.small(**overrides)
+            return config_cls.small(**overrides)
         if preset == "default":
-            return EGGestureConfig(**overrides)
+            return config_cls(**overrides)
     except ValueError as exc:
         raise EggError(f"invalid model configuration: {exc}") from exc
     raise EggError(f"unknown --config {preset!r}; use tiny, small or default")
@@ -311,8 +329,8 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _vq_params(model: EGGesture) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
-    vq_ids = {id(p) for m in (model.encoder, model.decoder, model.quantizer) for p in m.parameters()}
+def _vq_params(model: EGGesture | HIPGesture) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    vq_ids = {id(p) for m in model.vq_modules() for p in m.parameters()}
     vq = [p for p in model.parameters() if id(p) in vq_ids]
     rest = [p for p in model.parameters() if id(p) not in vq_ids]
     return vq, rest
@@ -503,13 +521,18 @@ class Trainer:
             self.settings = dataclasses.replace(self.settings, epochs=DEFAULT_EPOCHS)
         s = self.settings
         self.config = build_config(s.config, s.ablation, s.codebook_size, s.epochs, s.vq_epochs, s.gamma,
-                                   s.codebook_init, s.audio_features, s.text_dropout)
+                                   s.codebook_init, s.audio_features, s.text_dropout, s.model)
         if s.text_encoder:
             self.config.text_encoder = s.text_encoder
         data_settings = DataSettings.from_config(self.config)
         stride = s.stride or max(1, self.config.window_frames // 4)
         kwargs = dict(fmt=s.format, split=None if s.split == "all" else s.split, speakers=s.speakers,
                       mirror=not s.no_mirror, cache_dir=s.cache_dir)
+        whole_body = isinstance(self.config, HIPConfig)
+        if whole_body:  # part features and phase targets (the phase autoencoder trains on rank 0)
+            config = self.config
+            kwargs["prepare"] = lambda clips: prepare_whole_body(clips, config, self.run_dir, s.seed,
+                                                                 s.phase_steps)
         if self.dist.main:  # rank 0 fills the feature cache, the others then read it
             self.dataset, self.report = load_dataset(s.data, data_settings, self.config.window_frames, stride,
                                                      progress=not s.quiet, **kwargs)
@@ -524,7 +547,10 @@ class Trainer:
         self.batches_per_epoch = len(epoch_batches(len(self.dataset), s.batch_size, s.seed, 0))
 
         torch.manual_seed(s.seed)  # identical initial weights on every rank
-        self.model = EGGesture(self.config).to(self.device)
+        self.model = (HIPGesture(self.config) if whole_body else EGGesture(self.config)).to(self.device)
+        if whole_body:
+            mean, std = feature_statistics(self.dataset.clips)
+            self.model.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr)
         decay_epoch = max(1, round(s.epochs * 100 / 120))
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, [decay_epoch], gamma=0.1)
@@ -558,7 +584,7 @@ class Trainer:
         """DistributedDataParallel across torchrun ranks (built after loading, so that its
         initial broadcast of rank 0's weights carries the resumed ones)."""
         # the quantizer's moving averages, which every rank advances from its own share
-        self._rank_averaged = [b for b in self.model.quantizer.buffers() if b.is_floating_point()]
+        self._rank_averaged = [b for q in self.model.quantizers() for b in q.buffers() if b.is_floating_point()]
         if self.dist.world == 1:
             self._losses: Any = self.model.losses
             return
@@ -736,6 +762,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="run folder (created; see module docs)")
     ap.add_argument("--config", default="default", choices=["tiny", "small", "default"],
                     help="model size: tiny (tests), small (CPU, the bundled model), default (paper-like)")
+    ap.add_argument("--model", default="eg", choices=list(MODELS),
+                    help="eg: the single-part model (upper body + hands); parts: whole body with a "
+                         "codebook per part; cascade: + face->body->hands guidance; hip: + phase guidance")
     ap.add_argument("--ablation", default="full", choices=list(ABLATIONS))
     ap.add_argument("--codebook-size", type=int, default=None)
     ap.add_argument("--vq-epochs", type=int, default=None,
@@ -744,6 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--text-dropout", type=float, default=None,
                     help="chance that a training window's words are withheld, so the model also "
                          "works from audio alone (default 0)")
+    ap.add_argument("--phase-steps", type=int, default=PAE_STEPS,
+                    help="--model hip: steps of the periodic autoencoder trained first (default %(default)s)")
     ap.add_argument("--codebook-init", default=None, choices=["random", "data"],
                     help="codebook initialisation (default: the preset's; see egg_core/model/quantizer.py)")
     ap.add_argument("--text-encoder", default=None, choices=["auto", "minilm", "hashed"])

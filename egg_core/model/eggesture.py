@@ -211,8 +211,22 @@ class EGGestureConfig:
         return cls(**data)
 
 
+def speech_condition(audio_encoder: nn.Module, text_encoder: nn.Module, audio: torch.Tensor,
+                     text: torch.Tensor, downsample: int) -> torch.Tensor:
+    """Channel-concatenated audio+text encodings pooled to token rate ``(B, T/ds, da+dt)``."""
+    if audio.shape[1] != text.shape[1]:
+        raise ValueError(f"audio ({audio.shape[1]}) and text ({text.shape[1]}) frame counts differ")
+    both = torch.cat([audio_encoder(audio), text_encoder(text)], dim=-1)
+    b, t, c = both.shape
+    if t % downsample:
+        raise ValueError(f"feature length {t} is not a multiple of {downsample}")
+    return both.reshape(b, t // downsample, downsample, c).mean(2)
+
+
 class EGGesture(nn.Module):
     """VQ-VAE + entropy-guided quantizer + audio/text encoders + index classifier."""
+
+    KIND = "eggesture"
 
     def __init__(self, config: EGGestureConfig | None = None) -> None:
         super().__init__()
@@ -226,16 +240,29 @@ class EGGesture(nn.Module):
             ema_alpha=cfg.ema_alpha, cosine_temperature=cfg.cosine_temperature,
             data_init=cfg.codebook_data_init, similarity=cfg.similarity,
             l2_temperature=cfg.l2_temperature, normalize=cfg.normalize_latents)
-        self.audio_encoder = AudioEncoder(cfg.audio_feature_dim, cfg.audio_dim, cfg.audio_layers, cfg.dropout)
-        self.text_encoder = TextEncoder(cfg.text_feature_dim, cfg.text_dim, cfg.text_layers,
-                                        heads=max(1, min(4, cfg.text_dim // 16)),
-                                        max_len=cfg.window_frames, dropout=cfg.dropout)
+        self.audio_encoder, self.text_encoder = self.speech_encoders(cfg)
         self.classifier = IndexClassifier(cfg.codebook_size, cfg.audio_dim + cfg.text_dim, cfg.cls_dim,
                                           cfg.cls_layers, cfg.cls_heads, cfg.window_tokens, cfg.dropout)
         rest = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).repeat(cfg.num_joints)
         self.register_buffer("rest6d", rest, persistent=False)
 
+    @staticmethod
+    def speech_encoders(cfg: EGGestureConfig) -> tuple[AudioEncoder, TextEncoder]:
+        """The audio and text encoders of a config (the whole-body model shares this)."""
+        audio = AudioEncoder(cfg.audio_feature_dim, cfg.audio_dim, cfg.audio_layers, cfg.dropout)
+        text = TextEncoder(cfg.text_feature_dim, cfg.text_dim, cfg.text_layers,
+                           heads=max(1, min(4, cfg.text_dim // 16)),
+                           max_len=cfg.window_frames, dropout=cfg.dropout)
+        return audio, text
+
     # --- VQ-VAE ------------------------------------------------------------------------------
+    def vq_modules(self) -> list[nn.Module]:
+        """The modules trained by the VQ group of the objective (gradient clipping groups)."""
+        return [self.encoder, self.decoder, self.quantizer]
+
+    def quantizers(self) -> list[EntropyGuidedQuantizer]:
+        return [self.quantizer]
+
     def encode_latents(self, motion: torch.Tensor) -> torch.Tensor:
         """rot6d ``(B, T, J*6)`` -> continuous latents ``(B, T/ds, code_dim)``."""
         return self.encoder(motion - self.rest6d)
@@ -262,14 +289,7 @@ class EGGesture(nn.Module):
 
     def condition(self, audio: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Channel-concatenated audio+text encodings pooled to token rate ``(B, T/ds, da+dt)``."""
-        if audio.shape[1] != text.shape[1]:
-            raise ValueError(f"audio ({audio.shape[1]}) and text ({text.shape[1]}) frame counts differ")
-        both = torch.cat([self.audio_encoder(audio), self.text_encoder(text)], dim=-1)
-        ds = self.config.downsample
-        b, t, c = both.shape
-        if t % ds:
-            raise ValueError(f"feature length {t} is not a multiple of {ds}")
-        return both.reshape(b, t // ds, ds, c).mean(2)
+        return speech_condition(self.audio_encoder, self.text_encoder, audio, text, self.config.downsample)
 
     def predict_logits(self, audio: torch.Tensor, text: torch.Tensor,
                        seed_indices: torch.Tensor | None = None) -> torch.Tensor:
@@ -286,6 +306,15 @@ class EGGesture(nn.Module):
         idx = sample_indices(logits, temperature, top_k, generator)
         if seed_indices is not None and seed_indices.shape[-1] > 0:
             idx[:, : seed_indices.shape[-1]] = seed_indices.to(idx.device)
+        return idx
+
+    @torch.no_grad()
+    def sample_window(self, cond: torch.Tensor, seed: torch.Tensor | None, temperature: float,
+                      top_k: int | None, generator: torch.Generator | None) -> torch.Tensor:
+        """Indices ``(B, N)`` for precomputed conditioning ``(B, N, C)``; the seed prefix is kept."""
+        idx = sample_indices(self.classifier(cond, seed), temperature, top_k, generator)
+        if seed is not None and seed.shape[-1] > 0:
+            idx[:, : seed.shape[-1]] = seed.to(idx.device)
         return idx
 
     # --- objective ---------------------------------------------------------------------------
