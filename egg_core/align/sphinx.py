@@ -26,6 +26,10 @@ with the length (a few MB for 10 minutes).
 
 Words without a pronunciation (symbols, other scripts) are not in the grammar; they
 are spread over the speech between their aligned neighbours afterwards.
+
+:func:`align_phones` places the *phones* inside words whose times are already known
+(from any route of :mod:`egg_core.words`), for the lip sync: the same state-level
+alignment, run on each stretch of speech between pauses.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import numpy as np
 
 from egg_core.align.normalize import SpokenToken, looks_english, to_spoken
 from egg_core.formats.audio import DEFAULT_SAMPLE_RATE, iter_audio_chunks, load_audio_segment
-from egg_core.formats.transcripts import Word
+from egg_core.formats.transcripts import Phone, Word, spread_phones
 
 FRAME_RATE = 100  # pocketsphinx frames per second
 PIECE_SECONDS = 6.0  # long files are re-aligned and scored in pieces of 6..12 s
@@ -328,3 +332,123 @@ def align_transcript(path: str | Path, tokens: list[str], duration: float,
         n_spread=sum(1 for st in spoken if st.spoken is None),
         n_guessed=sum(1 for st in spoken if st.guessed),
     )
+
+
+# ----------------------------------------------------------------------------- phones
+
+#: Words closer than this (seconds) are aligned together for their phones.
+PHONE_GROUP_GAP = 0.5
+#: Audio kept around a group of words, so the aligner can place silence at its edges.
+_PHONE_MARGIN = 0.15
+#: A word without any pronunciation still moves the mouth: a neutral vowel over its time.
+_UNPRONOUNCED = ["AH"]
+
+
+@dataclass
+class PhoneAlignment:
+    """Phones of timed words, and how each word got them."""
+
+    phones: list[Phone]
+    n_aligned: int  # words whose phones pocketsphinx placed in the audio
+    n_spread: int  # words whose dictionary phones were spread over the word (alignment failed)
+    n_unpronounced: int  # words with no pronunciation: a neutral vowel over their time
+
+
+def _phone_groups(words: list[Word]) -> list[list[int]]:
+    """Word indices in stretches without a pause of PHONE_GROUP_GAP, at most MAX_PIECE_SECONDS long."""
+    groups: list[list[int]] = []
+    for i, w in enumerate(words):
+        if groups:
+            first, last = words[groups[-1][0]], words[groups[-1][-1]]
+            if w.start - last.end < PHONE_GROUP_GAP and w.end - first.start <= MAX_PIECE_SECONDS:
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    return groups
+
+
+def _aligned_group_phones(dec, grammar: list[str], owner: list[int], wave: np.ndarray,
+                          offset: float) -> dict[int, list[Phone]] | None:
+    """Phones per word index of one group, placed by pocketsphinx; None when it finds no path."""
+    pcm = _pcm(wave)
+    dec.set_align_text(" ".join(grammar))
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+    if dec.hyp() is None:
+        return None
+    dec.set_alignment()
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+    # Copy everything out at once: pocketsphinx's entries point into the iterator that made them.
+    alignment = dec.get_alignment()
+    spans = [(int(e.start), int(e.start) + max(1, int(e.duration)))
+             for e in alignment.words() if _non_filler(e.name)]
+    found = [(str(e.name), int(e.start), max(1, int(e.duration))) for e in alignment.phones()]
+    if len(spans) != len(grammar):
+        return None
+    out: dict[int, list[Phone]] = {}
+    k = 0
+    for name, start, duration in found:
+        if name in ("SIL", "+NSN+", "+SPN+") or not _non_filler(name):
+            continue
+        while k + 1 < len(spans) and start >= spans[k][1]:
+            k += 1
+        a = offset + start / FRAME_RATE
+        out.setdefault(owner[k], []).append(Phone(name, round(a, 3), round(a + duration / FRAME_RATE, 3)))
+    return out
+
+
+def align_phones(path: str | Path, words: list[Word], progress: Progress | None = None) -> PhoneAlignment:
+    """Phone timings inside ``words`` (already timed) for the audio file at ``path``.
+
+    Words are aligned in groups (stretches between pauses of :data:`PHONE_GROUP_GAP`), each
+    on its own piece of audio; where pocketsphinx finds no path through a group, the
+    dictionary's phones of each of its words are spread over that word's time instead
+    (:func:`~egg_core.formats.transcripts.spread_phones`). Labels are ARPAbet without
+    stress digits (the en-us model has none). Raises ImportError without pocketsphinx.
+    """
+    path = Path(path)
+    words = sorted((w for w in words if w.end > w.start), key=lambda w: (w.start, w.end))
+    dec = _decoder(beam=1e-100, pbeam=1e-100, wbeam=1e-80)
+    spoken = to_spoken([w.text for w in words], dec.lookup_word,
+                       lambda w, p: dec.add_word(w, p, True))
+    phones: list[Phone] = []
+    n_aligned = n_spread = n_unpronounced = 0
+    groups = _phone_groups(words)
+    for g, group in enumerate(groups):
+        grammar: list[str] = []
+        owner: list[int] = []
+        for i in group:
+            for w in spoken[i].spoken or []:
+                grammar.append(w)
+                owner.append(i)
+        placed: dict[int, list[Phone]] | None = None
+        if grammar:
+            t0 = max(0.0, words[group[0]].start - _PHONE_MARGIN)
+            if g > 0:
+                t0 = max(t0, words[groups[g - 1][-1]].end)
+            t1 = words[group[-1]].end + _PHONE_MARGIN
+            if g + 1 < len(groups):
+                t1 = min(t1, words[groups[g + 1][0]].start)
+            wave = load_audio_segment(path, t0, t1 - t0, DEFAULT_SAMPLE_RATE)
+            try:
+                placed = _aligned_group_phones(dec, grammar, owner, wave, t0)
+            except RuntimeError:  # pocketsphinx rejected the word list
+                placed = None
+        for i in group:
+            word = words[i]
+            if placed is not None and placed.get(i):
+                phones += placed[i]
+                n_aligned += 1
+                continue
+            labels = [ph for w in spoken[i].spoken or [] for ph in (dec.lookup_word(w) or "").split()]
+            if labels:
+                n_spread += 1
+            else:
+                labels, n_unpronounced = list(_UNPRONOUNCED), n_unpronounced + 1
+            phones += spread_phones(labels, word.start, word.end)
+        if progress is not None:
+            progress((g + 1) / len(groups), "Aligning phones")
+    return PhoneAlignment(phones, n_aligned, n_spread, n_unpronounced)

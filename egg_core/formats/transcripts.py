@@ -12,7 +12,9 @@ Format notes (what is accepted and how ambiguity is resolved):
   non-ASCII text). The tier named ``words`` (case-insensitive; ``word`` also
   matches) is used; with no such tier, the only interval tier; otherwise an error
   lists the tier names. Empty intervals and the silence marks in
-  :data:`SILENCE_MARKS` are silence and are dropped from the words.
+  :data:`SILENCE_MARKS` are silence and are dropped from the words. A ``phones``
+  tier (BEAT2, Montreal Forced Aligner; ARPAbet labels) is read separately by
+  :func:`read_phones` for the lip sync.
 * **JSON** - Google Speech-to-Text responses as in Trinity: a list of segments, each
   ``{"alternatives": [{"words": [{"start_time": "0.5s", "end_time": "0.800s",
   "word": "hi"}]}]}``; also wrapped in ``{"results": [...]}``, camelCase keys,
@@ -56,6 +58,15 @@ class Word:
     """One word and where it is spoken, in seconds from the start of the audio."""
 
     text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Phone:
+    """One phone (ARPAbet label as written, e.g. "AH0") and where it is spoken, in seconds."""
+
+    label: str
     start: float
     end: float
 
@@ -315,6 +326,68 @@ def textgrid_to_transcript(tiers: list[TextGridTier], source: str, tier: str | N
             raise TranscriptError(f"{source}: interval '{label}' in tier '{chosen.name}' ends ({b}) before it starts ({a}).")
         words.append(Word(label, float(a), float(b)))
     return Transcript(words, True, source)
+
+
+#: Names of the tier that holds phones (BEAT2 and the Montreal Forced Aligner write "phones").
+PHONE_TIER_NAMES = ("phones", "phone", "phonemes", "phoneme")
+
+
+def textgrid_phones(tiers: list[TextGridTier]) -> list[Phone] | None:
+    """Phones of the ``phones`` interval tier (any name in :data:`PHONE_TIER_NAMES`), or None.
+
+    Why None rather than an error: a TextGrid without phones is normal (most only carry
+    words); the lip sync then finds the phones another way. Silence intervals are dropped.
+    """
+    for wanted in PHONE_TIER_NAMES:
+        for tier in tiers:
+            if tier.name.strip().lower() == wanted and tier.kind == "IntervalTier":
+                return [Phone(label.strip(), float(a), float(b)) for a, b, label in tier.items
+                        if label.strip().lower() not in SILENCE_MARKS and b > a]
+    return None
+
+
+def parse_phones_text(text: str, source: str = "<text>") -> list[Phone] | None:
+    """Phones of transcript content when it is a TextGrid with a phones tier, else None."""
+    head = text.lstrip("\ufeff \t\r\n")[:200]
+    if not (head.startswith("File type") and "ooTextFile" in head):
+        return None
+    return textgrid_phones(parse_textgrid(text, source))
+
+
+def read_phones(path: str | Path) -> list[Phone] | None:
+    """Phones of a transcript file: a TextGrid's phones tier; None for other formats or without one.
+
+    Raises :class:`TranscriptError` for a missing or malformed file, like :func:`read_transcript`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TranscriptError(f"Transcript file not found: {path}. Check the path.")
+    return parse_phones_text(decode_text_bytes(path.read_bytes(), str(path)), str(path))
+
+
+#: ARPAbet vowels (without stress digits): they take about twice as long as consonants.
+ARPABET_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AX", "AXR", "AY", "EH", "ER", "EY", "IH",
+                            "IX", "IY", "OW", "OY", "UH", "UW", "UX"})
+
+
+def spread_phones(labels: list[str], start: float, end: float) -> list[Phone]:
+    """Place a word's phones inside [start, end]: a vowel takes twice a consonant's time.
+
+    Why: when only word timings are known (no phone alignment), a pronunciation
+    dictionary gives the phones and this shares out the word's duration; vowels are
+    held longer than consonants in running speech.
+    """
+    if not labels:
+        return []
+    shares = [2.0 if label.rstrip("012").upper() in ARPABET_VOWELS else 1.0 for label in labels]
+    total, acc = sum(shares), 0.0
+    span = max(0.0, end - start)
+    out = []
+    for label, share in zip(labels, shares, strict=True):
+        a = start + span * acc / total
+        acc += share
+        out.append(Phone(label, round(a, 6), round(start + span * acc / total, 6)))
+    return out
 
 
 # ----------------------------------------------------------------------------- JSON
