@@ -85,7 +85,8 @@ def require_bones(obj: bpy.types.Object | None, joint_indices: Iterable[int]) ->
         raise ArmatureError(
             f"Armature '{obj.name}' lacks {len(bone_map.missing)} SMPL-X bone(s): "
             f"{', '.join(bone_map.missing)}. "
-            "Use an armature from the SMPL-X add-on, click 'Create SMPL-X Armature', "
+            "For your own character set Target to 'Character' (the motion is retargeted onto its "
+            "bones); else use an armature from the SMPL-X add-on, click 'Create SMPL-X Armature', "
             "or untick the body parts whose bones are missing."
         )
     return bone_map

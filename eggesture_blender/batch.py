@@ -4,6 +4,15 @@
         [--transcript t.txt] [--armature NAME] [--out out.blend] [--start-frame N] [--checkpoint P]
     python eggesture_blender/batch.py -- --blend scene.blend --audio talks/ --out out.blend
 
+``--armature`` may be any humanoid rig: an armature without the SMPL-X bones is retargeted
+through its bone map (stored on it, detected if there is none, or ``--bone-map FILE.json``;
+``--in-place`` keeps only the root's vertical motion), see docs/RETARGET.md.
+
+``--lipsync`` also keys the character's mouth (jaw bone, viseme or ARKit shape keys; the
+mapping stored on the object, detected if there is none, or ``--mouth-map FILE.json``) from
+the phones of each take; ``--lipsync-only`` keys only the mouth of ``--face`` (or
+``--armature``), with no gesture model.
+
 ``--audio`` may be a folder: every audio file in it becomes its own action (the last one
 stays active, earlier ones are kept on muted NLA tracks). A file that fails is skipped
 with its error, the others go on, and what finished is saved. Each take's audio is
@@ -72,12 +81,16 @@ class BatchSettings:
     seed: int = 0
     temperature: float = 0.4  # egg_core.inference.DEFAULT_TEMPERATURE
     device: str = "AUTO"
-    parts: frozenset = frozenset({"UPPER", "HANDS"})
+    parts: frozenset = frozenset({"UPPER", "HANDS", "LOWER", "HEAD", "ROOT"})
     audio_source: str = "FILE"
     sound_strip: str = ""
     use_frame_range: bool = False
     frame_start: int = 0
     frame_end: int = 0
+    lipsync: bool = False
+    lipsync_object: object = None
+    target_mode: str = "SMPLX"  # "CHARACTER": any rig, retargeted through its bone map
+    in_place: bool = False
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -100,8 +113,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=0.4,
                         help="sampling temperature (default 0.4; 0 = most likely gesture)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--parts", default="UPPER,HANDS",
-                        help="comma list of UPPER,HANDS,LOWER,HEAD,ROOT (default UPPER,HANDS)")
+    parser.add_argument("--parts", default="UPPER,HANDS,LOWER,HEAD,ROOT",
+                        help="comma list of UPPER,HANDS,LOWER,HEAD,ROOT (default all; HEAD is the face: "
+                             "jaw, eyes and expression shape keys; e.g. UPPER,HANDS,HEAD for a seated character)")
+    parser.add_argument("--lipsync", action="store_true",
+                        help="also key the character's mouth (jaw bone, viseme or ARKit shape keys) from the "
+                             "phones of the speech")
+    parser.add_argument("--lipsync-only", action="store_true",
+                        help="key only the mouth of --face (or --armature); no gestures, no model")
+    parser.add_argument("--face", help="object whose mouth lip sync keys: an armature or a mesh "
+                        "(default: the armature)")
+    parser.add_argument("--bone-map", type=Path,
+                        help="JSON bone map for --armature when it is not an SMPL-X armature: which bone plays "
+                             "which body part (docs/RETARGET.md; default: the map stored on the armature, "
+                             "detected from its bone names and hierarchy if there is none)")
+    parser.add_argument("--in-place", action="store_true",
+                        help="on a retargeted character, keep only the root's up-down motion")
+    parser.add_argument("--mouth-map", type=Path,
+                        help="JSON mouth mapping for --face (see docs/LIPSYNC.md; default: the mapping "
+                             "stored on the object, detected by name if there is none)")
     return parser.parse_args(argv)
 
 
@@ -298,15 +328,33 @@ def run(argv: list[str], *, save_required: bool = False) -> BatchResult:
     context = bpy.context
     scene = context.scene
     start = scene.frame_start if args.start_frame is None else args.start_frame
-    target = _target_armature(args.armature, operators._joint_indices(set(parts)), "ROOT" in parts,
-                              args.smplx_dir)
+    if args.lipsync_only:
+        if not (args.face or args.armature):
+            raise _input_error("--lipsync-only keys the mouth of an existing character: give --face "
+                               "(or --armature) NAME.")
+        target = _object(args.face) if args.face else _named_armature(args.armature)
+    else:
+        target = _target_armature(args.armature, operators._joint_indices(set(parts)), "ROOT" in parts,
+                                  args.smplx_dir)
+    args.target_mode = "SMPLX"
+    if args.bone_map is not None and not args.armature:
+        raise _input_error("--bone-map maps the bones of your character: name it with --armature NAME.")
+    if not args.lipsync_only:
+        args.target_mode = _target_mode(target, args.bone_map, operators._joint_indices(set(parts)),
+                                        "ROOT" in parts)
+    face = _object(args.face) if args.face else target
+    if args.mouth_map is not None:
+        if not (args.lipsync or args.lipsync_only):
+            raise _input_error("--mouth-map is for lip sync: add --lipsync (or --lipsync-only).")
+        _sub("lipsync").load_mapping(face, args.mouth_map)
     written = BatchResult(len(files))
     user_errors = (operators.EggError, backend.GenerationFailed)
     added_strips: list[str] = []
     try:
         for audio in files:
             try:
-                action, note, seconds = _one_take(context, args, audio, start, target, parts, len(files))
+                action, note, seconds = _one_take(context, args, audio, start, target, parts, len(files),
+                                                  face)
             except user_errors as exc:
                 if len(files) == 1:
                     raise
@@ -347,7 +395,32 @@ def run(argv: list[str], *, save_required: bool = False) -> BatchResult:
     return written
 
 
-def _one_take(context, args, audio: Path, start: int, target, parts, n_files: int):
+def _target_mode(target, bone_map_file: Path | None, joints: list[int], translate: bool) -> str:
+    """"SMPLX" for an armature with the SMPL-X bones the take needs, else "CHARACTER" (retargeted);
+    ``--bone-map`` is read, checked against the armature and kept on it."""
+    retarget = _sub("retarget")
+    if bone_map_file is not None:
+        bone_map = _sub("_core").core("retarget").read_bone_map(bone_map_file)
+        bone_map.check_bones(target.data.bones.keys(), f"armature '{target.name}'")
+        retarget.store_bone_map(target, bone_map)
+        return "CHARACTER"
+    if not _sub("armature").map_bones(target, joints + ([0] if translate else [])).missing:
+        return "SMPLX"
+    retarget.bone_map_for(target, joints, translate, store=False)  # a clear error before any generation
+    return "CHARACTER"
+
+
+def _object(name: str):
+    """The object ``--face`` names (an armature or a mesh)."""
+    obj = bpy.data.objects.get(name)
+    if obj is None or obj.type not in ("ARMATURE", "MESH"):
+        found = sorted(o.name for o in bpy.data.objects if o.type in ("ARMATURE", "MESH"))
+        raise _input_error(f"No armature or mesh named '{name}' for --face; objects in this file: "
+                           f"{', '.join(repr(n) for n in found) or 'none'}.")
+    return obj
+
+
+def _one_take(context, args, audio: Path, start: int, target, parts, n_files: int, face=None):
     """Generate and apply one audio file; returns (action, words note, seconds)."""
     operators, backend = _sub("operators"), _sub("backend")
     transcript = _transcript_for(audio, args.transcript, n_files == 1)
@@ -356,7 +429,13 @@ def _one_take(context, args, audio: Path, start: int, target, parts, n_files: in
         transcript_file=str(transcript.resolve()) if transcript else "",
         transcript_source="FILE" if transcript else "NONE", seed=args.seed,
         temperature=args.temperature, device=args.device.upper(), parts=parts,
+        lipsync=args.lipsync, lipsync_object=face,
+        target_mode=getattr(args, "target_mode", "SMPLX"), in_place=args.in_place,
     )
+    if args.lipsync_only:
+        t0 = time.perf_counter()
+        actions, report = operators.lipsync_sync(context, settings)
+        return actions[0], report, time.perf_counter() - t0
     plan = operators.prepare_run(context, settings)
     for warning in plan.warnings:
         log.warning("%s: %s", audio.name, warning)

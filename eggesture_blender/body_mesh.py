@@ -407,7 +407,7 @@ def body_pose_channels(
     return channels
 
 
-def _new_key_action(key: bpy.types.Key, name: str) -> tuple[bpy.types.Action, Any]:
+def new_key_action(key: bpy.types.Key, name: str) -> tuple[bpy.types.Action, Any]:
     """A new action animating the shape-key datablock ``key``, made active; (action, fcurves).
 
     The previous action keeps a fake user so no take is lost. A shape-key datablock needs
@@ -468,7 +468,7 @@ def key_body_shapes(
         return None
     interp = None if interpolation == "BEZIER" else \
         bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items[interpolation].value
-    action, fcurves = _new_key_action(shape_keys, keyframes.next_take_name(f"{base_name} shapes"))
+    action, fcurves = new_key_action(shape_keys, keyframes.next_take_name(f"{base_name} shapes"))
     for key_name, group, values in curves:
         path = f'key_blocks["{bpy.utils.escape_identifier(key_name)}"].value'
         keyframes.write_curve(fcurves, path, 0, group, frames, values, interp)

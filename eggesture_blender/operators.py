@@ -1,4 +1,4 @@
-"""Operators: Generate Gestures (modal, non-blocking), Cancel, Create SMPL-X Armature, Check Setup.
+"""Operators: Generate Gestures (modal, non-blocking), Cancel, Create SMPL-X Armature, Check Setup, Lip Sync.
 
 Flow of one run. ``prepare_run`` reads the panel settings into a :class:`RunPlan`
 (audio file + where it sits on the timeline, transcript, target bones) and checks
@@ -9,10 +9,16 @@ TIMER events and updates the progress bar. Only when the job has succeeded does
 leaves the scene as it was, and the operator's UNDO flag makes the apply one undo
 step. ``generate_sync`` is the same pipeline without the thread, for background mode
 (where timers and modal handlers never run) and the batch script.
+
+Lip sync rides along: with the panel's Lip Sync ticked, ``prepare_run`` also resolves the
+character's mouth (:func:`.lipsync.mouth_plan`) and ``apply_result`` keys it after the body.
+"Lip Sync Only" (``start_lipsync`` / ``lipsync_sync``) runs the "lipsync" task the same way,
+with no gesture model.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,14 +26,21 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty
+from bpy.props import BoolProperty, EnumProperty
 
 from . import armature as arm
-from . import backend, body_mesh, compat, keyframes
+from . import backend, body_mesh, compat, keyframes, lipsync, retarget, retarget_ops
 from ._core import core
 from .preferences import get_preferences
 from .properties import PART_GROUPS
-from .worker import GenerationRequest, GenerationResult, TranscriptionResult, describe_environment
+from .worker import (
+    LIPSYNC_PACKAGES,
+    GenerationRequest,
+    GenerationResult,
+    MouthResult,
+    TranscriptionResult,
+    describe_environment,
+)
 
 EggError = core("errors").EggError
 
@@ -54,6 +67,9 @@ class RunPlan:
     scene_fps: float
     temp_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)  # shown to the user, the run goes ahead
+    mouth: lipsync.MouthPlan | None = None  # what lip sync keys (None: no lip sync)
+    retarget: bool = False  # any character: retargeted through its bone map (else SMPL-X bones)
+    in_place: bool = False  # retargeted root motion: vertical only
 
     def cleanup(self) -> None:
         if self.temp_dir is not None:
@@ -96,6 +112,10 @@ def muted_strip_warning(strip) -> str:
             "unmute it, or clear the Strip field to follow the first audible strip.")
 
 
+#: The jaw: when it is animated (the Face part), so are the body mesh's expression shape keys.
+FACE_JOINT = 22
+
+
 def _joint_indices(parts: set[str]) -> list[int]:
     skel = arm.smplx_skeleton()
     names = [p for key in parts for p in PART_GROUPS[key]]
@@ -136,6 +156,38 @@ def resolve_audio(scene: bpy.types.Scene, settings, temp_dir: tempfile.Temporary
     return placement
 
 
+def key_range(settings, placement: AudioPlacement) -> tuple[float, float]:
+    """The frames to key: the panel's custom range, else the audio's placement."""
+    if not settings.use_frame_range:
+        return placement.frame_start, placement.frame_end
+    start, end = float(settings.frame_start), float(settings.frame_end)
+    if end < start:
+        raise InputError(f"Frame range {int(start)}-{int(end)} is empty: End must be >= Start.")
+    return start, end
+
+
+def resolve_transcript(settings) -> tuple[str | None, str | None]:
+    """(transcript file, transcript text) of the panel settings, checked; both None for 'None'."""
+    if settings.transcript_source == "TEXT":
+        if settings.transcript_text is None:
+            raise InputError("Transcript is set to 'Text' but no Text datablock is chosen.")
+        text = settings.transcript_text.as_string()
+        if not text.strip():
+            raise InputError(f"Text '{settings.transcript_text.name}' is empty.")
+        return None, text
+    if settings.transcript_source == "FILE":
+        path = bpy.path.abspath(settings.transcript_file)
+        if not settings.transcript_file or not Path(path).is_file():
+            raise InputError(f"Transcript file not found: '{path}'.")
+        return path, None
+    return None, None
+
+
+def lipsync_face(settings) -> bpy.types.Object | None:
+    """The character lip sync keys: the Lip Sync panel's Face, else the Armature."""
+    return getattr(settings, "lipsync_object", None) or settings.armature
+
+
 def prepare_run(context: bpy.types.Context, settings=None) -> RunPlan:
     """Resolve the panel settings into a :class:`RunPlan`; raises :class:`InputError`."""
     scene = context.scene
@@ -146,23 +198,8 @@ def prepare_run(context: bpy.types.Context, settings=None) -> RunPlan:
     try:
         placement = resolve_audio(scene, settings, temp_dir)
         audio, audio_frame, base = placement.path, placement.audio_frame, placement.name
-        start, end = placement.frame_start, placement.frame_end
-        if settings.use_frame_range:
-            start, end = float(settings.frame_start), float(settings.frame_end)
-            if end < start:
-                raise InputError(f"Frame range {int(start)}-{int(end)} is empty: End must be >= Start.")
-
-        transcript_path = transcript_text = None
-        if settings.transcript_source == "TEXT":
-            if settings.transcript_text is None:
-                raise InputError("Transcript is set to 'Text' but no Text datablock is chosen.")
-            transcript_text = settings.transcript_text.as_string()
-            if not transcript_text.strip():
-                raise InputError(f"Text '{settings.transcript_text.name}' is empty.")
-        elif settings.transcript_source == "FILE":
-            transcript_path = bpy.path.abspath(settings.transcript_file)
-            if not settings.transcript_file or not Path(transcript_path).is_file():
-                raise InputError(f"Transcript file not found: '{transcript_path}'.")
+        start, end = key_range(settings, placement)
+        transcript_path, transcript_text = resolve_transcript(settings)
 
         parts = set(settings.parts)
         translate = "ROOT" in parts
@@ -170,19 +207,47 @@ def prepare_run(context: bpy.types.Context, settings=None) -> RunPlan:
         if not joints and not translate:
             raise InputError("Nothing to animate: tick at least one body part under 'Animate'.")
         target = settings.armature
-        arm.require_bones(target, joints + ([0] if translate else []))
+        onto_character = getattr(settings, "target_mode", "SMPLX") == "CHARACTER"
+        if onto_character:
+            retarget.bone_map_for(target, joints, translate, store=False)  # kept on the rig when keyed
+        else:
+            arm.require_bones(target, joints + ([0] if translate else []))
+        mouth = lipsync.mouth_plan(lipsync_face(settings)) if getattr(settings, "lipsync", False) else None
 
         checkpoint = bpy.path.abspath(prefs.checkpoint_path) if prefs and prefs.checkpoint_path else None
         request = GenerationRequest(
             audio_path=audio, fps=fps, transcript_path=transcript_path,
             transcript_text=transcript_text, seed=settings.seed,
             temperature=settings.temperature, device=settings.device.lower(), checkpoint=checkpoint,
+            lipsync=mouth is not None,
         )
     except Exception:
         temp_dir.cleanup()
         raise
+    notes = retarget.notes(target) if onto_character else []
     return RunPlan(request, target.name, joints, translate, audio_frame, start, end, base, fps, temp_dir,
-                   warnings=list(placement.warnings))
+                   warnings=list(placement.warnings) + notes, mouth=mouth, retarget=onto_character,
+                   in_place=bool(getattr(settings, "in_place", False)))
+
+
+def prepare_lipsync(context: bpy.types.Context, settings=None) -> RunPlan:
+    """A :class:`RunPlan` that keys only the mouth (no gesture model); raises :class:`InputError`."""
+    scene = context.scene
+    settings = settings or scene.eggesture
+    mouth = lipsync.mouth_plan(lipsync_face(settings))
+    temp_dir = tempfile.TemporaryDirectory(prefix="eggesture_audio_")
+    try:
+        placement = resolve_audio(scene, settings, temp_dir)
+        start, end = key_range(settings, placement)
+        transcript_path, transcript_text = resolve_transcript(settings)
+        fps = compat.scene_fps(scene)
+        request = GenerationRequest(audio_path=placement.path, fps=fps, transcript_path=transcript_path,
+                                    transcript_text=transcript_text, task="lipsync")
+    except Exception:
+        temp_dir.cleanup()
+        raise
+    return RunPlan(request, mouth.jaw.armature if mouth.jaw else "", [], False, placement.audio_frame,
+                   start, end, placement.name, fps, temp_dir, warnings=list(placement.warnings), mouth=mouth)
 
 
 # --------------------------------------------------------------------------- applying
@@ -199,13 +264,45 @@ def apply_result(context: bpy.types.Context, plan: RunPlan, result: GenerationRe
     if not keep.any():
         raise InputError(f"The audio ({n / result.fps:.1f} s from frame {plan.audio_frame:g}) does not "
                          f"overlap the frame range {plan.frame_start:g}-{plan.frame_end:g}.")
-    if body_mesh.is_body_armature(obj):  # the real SMPL-X body: bones + shape keys
-        return body_mesh.apply_body_take(obj, result.poses[keep], result.trans[keep], frames[keep],
-                                         plan.joint_indices, translate=plan.translate,
-                                         base_name=plan.take_base)
-    channels = arm.pose_channels(obj, result.poses[keep], result.trans[keep], plan.joint_indices,
-                                 translate=plan.translate)
-    return keyframes.write_take(obj, plan.take_base, channels, frames[keep])
+    if plan.mouth is not None:
+        _check_mouth_objects(plan)  # before anything is written
+    if plan.retarget:  # any character: through its bone map
+        action = retarget.apply_take(obj, result.poses[keep], result.trans[keep], frames[keep],
+                                     plan.joint_indices, translate=plan.translate, in_place=plan.in_place,
+                                     base_name=plan.take_base, fps=result.fps)
+    elif body_mesh.is_body_armature(obj):  # the real SMPL-X body: bones + shape keys
+        face = result.expressions is not None and FACE_JOINT in plan.joint_indices
+        action = body_mesh.apply_body_take(obj, result.poses[keep], result.trans[keep], frames[keep],
+                                           plan.joint_indices, translate=plan.translate,
+                                           expressions=result.expressions[keep] if face else None,
+                                           base_name=plan.take_base)
+    else:
+        channels = arm.pose_channels(obj, result.poses[keep], result.trans[keep], plan.joint_indices,
+                                     translate=plan.translate)
+        action = keyframes.write_take(obj, plan.take_base, channels, frames[keep])
+    if plan.mouth is not None and result.mouth is not None:
+        apply_mouth(plan, result.mouth, body_action=action)
+    return action
+
+
+def _check_mouth_objects(plan: RunPlan) -> None:
+    for name in {plan.mouth.face, *(s.mesh for s in plan.mouth.shapes),
+                 *([plan.mouth.jaw.armature] if plan.mouth.jaw else [])}:
+        if bpy.data.objects.get(name) is None:
+            raise InputError(f"'{name}' was deleted while the lip sync was computed.")
+
+
+def apply_mouth(plan: RunPlan, mouth: MouthResult,
+                body_action: bpy.types.Action | None = None) -> list[bpy.types.Action]:
+    """Key the mouth track on the planned character (new takes; see :mod:`.lipsync`)."""
+    _check_mouth_objects(plan)
+    frames, keep = lipsync.mouth_frames(plan.audio_frame, plan.scene_fps, mouth.fps, len(mouth.jaw),
+                                        plan.frame_start, plan.frame_end)
+    if not keep.any():
+        raise InputError(f"The audio ({len(mouth.jaw) / mouth.fps:.1f} s from frame {plan.audio_frame:g}) "
+                         f"does not overlap the frame range {plan.frame_start:g}-{plan.frame_end:g}.")
+    return lipsync.key_mouth(plan.mouth, mouth.weights[keep], mouth.jaw[keep], frames[keep],
+                             plan.take_base, body_action)
 
 
 def choose_backend(context: bpy.types.Context) -> tuple[str, str | None]:
@@ -326,10 +423,11 @@ def _redraw(context: bpy.types.Context) -> None:
 
 
 def _start(context: bpy.types.Context, request: GenerationRequest, apply, cleanup, label: str,
-           warnings: list[str] | None = None) -> Session:
+           warnings: list[str] | None = None, choose=None) -> Session:
+    """Start ``request`` on the backend ``choose(context)`` picks (default :func:`choose_backend`)."""
     global _ACTIVE
     try:
-        mode, python = choose_backend(context)
+        mode, python = (choose or choose_backend)(context)
         job = backend.Job(request, mode, python).start()
     except Exception:
         cleanup()
@@ -387,6 +485,50 @@ def start_transcription(context: bpy.types.Context) -> Session:
     return _start(context, request,
                   lambda ctx, result: apply_transcription(ctx, placement.name, result),
                   temp_dir.cleanup, "Transcription", placement.warnings)
+
+
+def choose_lipsync_backend(context: bpy.types.Context) -> tuple[str, str | None]:
+    """Where lip sync runs: in Blender when its packages (and pocketsphinx) are here, else where
+    gestures run; in Blender without pocketsphinx only when there is no other Python."""
+    here = all(importlib.util.find_spec(name) is not None for name in LIPSYNC_PACKAGES)
+    if here and importlib.util.find_spec("pocketsphinx") is not None:
+        return "thread", None
+    try:
+        return choose_backend(context)
+    except InputError:
+        if here:
+            return "thread", None
+        raise InputError(f"Lip sync needs {', '.join(LIPSYNC_PACKAGES)} in Blender's Python or an external "
+                         "Python: set Preferences > Add-ons > EGGesture > Python, then click "
+                         "'Check Setup'.") from None
+
+
+def _describe_mouth(plan: RunPlan, actions: list[bpy.types.Action], mouth: MouthResult) -> str:
+    names = ", ".join(f"'{a.name}'" for a in actions)
+    note = f"Lip sync: keyed {plan.mouth.describe()} in {names} ({mouth.source})"
+    return _with_warnings(note, [mouth.message] if mouth.fallback else [])
+
+
+def start_lipsync(context: bpy.types.Context) -> Session:
+    """Plan a lip-sync run (mouth only) and start its job in the background."""
+    _check_idle()
+    plan = prepare_lipsync(context)
+    return _start(context, plan.request,
+                  lambda ctx, mouth: _describe_mouth(plan, apply_mouth(plan, mouth), mouth),
+                  plan.cleanup, "Lip sync", plan.warnings, choose_lipsync_backend)
+
+
+def lipsync_sync(context: bpy.types.Context, settings=None,
+                 progress=None) -> tuple[list[bpy.types.Action], str]:
+    """Lip sync in one blocking call (background mode, batch script): (actions written, report)."""
+    plan = prepare_lipsync(context, settings)
+    try:
+        mode, python = choose_lipsync_backend(context)
+        mouth = backend.run_sync(plan.request, mode, python, progress)
+        actions = apply_mouth(plan, mouth)
+    finally:
+        plan.cleanup()
+    return actions, _with_warnings(_describe_mouth(plan, actions, mouth), plan.warnings)
 
 
 class _BackgroundJobOperator:
@@ -574,8 +716,135 @@ class EGGESTURE_OT_check_setup(bpy.types.Operator):
         return {"FINISHED"}
 
 
+# --------------------------------------------------------------------------- lip sync
+
+
+class EGGESTURE_OT_lipsync(_BackgroundJobOperator, bpy.types.Operator):
+    """Key the character's mouth from the phones of the speech, without generating gestures"""
+
+    bl_idname = "eggesture.lipsync"
+    bl_label = "Lip Sync Only"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def _start_session(self, context: bpy.types.Context) -> Session:
+        return start_lipsync(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            _actions, report = lipsync_sync(context)
+        except (EggError, backend.GenerationFailed) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"WARNING"} if "Warning:" in report else {"INFO"}, report)
+        return {"FINISHED"}
+
+
+_SHAPE_SET_CHOICES = [("AUTO", "Auto", "The set the shape-key names cover best")] + [
+    (key, target.label, f"Map the {target.label}") for key, target in core("lipsync.targets").TARGET_SETS.items()
+]
+
+
+def _face_or_error(context: bpy.types.Context) -> bpy.types.Object:
+    face = lipsync_face(context.scene.eggesture)
+    if face is None:
+        raise InputError("No character for lip sync: pick the Armature in the Gestures panel, or a Face "
+                         "object in the Lip Sync panel.")
+    return face
+
+
+class EGGESTURE_OT_detect_mouth(bpy.types.Operator):
+    """Find the character's jaw bone and mouth shape keys by name; the mapping can then be edited"""
+
+    bl_idname = "eggesture.detect_mouth"
+    bl_label = "Detect Mouth"
+    bl_options = {"REGISTER", "UNDO"}
+
+    shape_set: EnumProperty(name="Shape Set", items=_SHAPE_SET_CHOICES, default="AUTO")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            face = _face_or_error(context)
+            summary = lipsync.detect_mouth(face, None if self.shape_set == "AUTO" else self.shape_set)
+        except (EggError, ValueError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        mouth = face.eggesture_mouth
+        if not mouth.jaw_bone and not len(mouth.shapes):
+            self.report({"WARNING"}, lipsync.missing_mouth_message(face))
+        else:
+            self.report({"INFO"}, summary)
+        return {"FINISHED"}
+
+
+_CHANNEL_ITEMS: dict[str, list[tuple[str, str, str]]] = {}  # kept alive: Blender holds the strings
+_NO_CHANNEL = "NO_CHANNEL"
+
+
+def _channel_items(_self, context: bpy.types.Context) -> list[tuple[str, str, str]]:
+    face = lipsync_face(context.scene.eggesture) if context is not None else None
+    key = face.eggesture_mouth.shape_set if face is not None else "none"
+    target = core("lipsync.targets").TARGET_SETS.get(key)
+    if key not in _CHANNEL_ITEMS:
+        _CHANNEL_ITEMS[key] = [(c, c, f"{target.label}: {c}") for c in target.channels] if target else \
+            [(_NO_CHANNEL, "(choose a shape set first)", "The mapping has no shape set yet")]
+    return _CHANNEL_ITEMS[key]
+
+
+class EGGESTURE_OT_mouth_shape_add(bpy.types.Operator):
+    """Map one more channel of the shape set to a shape key"""
+
+    bl_idname = "eggesture.mouth_shape_add"
+    bl_label = "Add Mouth Shape"
+    bl_options = {"REGISTER", "UNDO"}
+    bl_property = "channel"
+
+    channel: EnumProperty(name="Channel", items=_channel_items)
+
+    def invoke(self, context: bpy.types.Context, event) -> set[str]:
+        context.window_manager.invoke_search_popup(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            face = _face_or_error(context)
+        except InputError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        mouth = face.eggesture_mouth
+        if self.channel == _NO_CHANNEL:
+            self.report({"ERROR"}, "Choose the Shape Set of the mapping first (or click Detect Mouth).")
+            return {"CANCELLED"}
+        item = mouth.shapes.add()
+        meshes = lipsync.character_meshes(face)
+        item.channel, item.mesh, item.gain = self.channel, meshes[0] if meshes else None, 1.0
+        mouth.active_shape, mouth.detected = len(mouth.shapes) - 1, True
+        return {"FINISHED"}
+
+
+class EGGESTURE_OT_mouth_shape_remove(bpy.types.Operator):
+    """Remove the selected row of the mouth mapping"""
+
+    bl_idname = "eggesture.mouth_shape_remove"
+    bl_label = "Remove Mouth Shape"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        face = lipsync_face(context.scene.eggesture) if context.scene is not None else None
+        return face is not None and len(face.eggesture_mouth.shapes) > 0
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        mouth = lipsync_face(context.scene.eggesture).eggesture_mouth
+        index = min(max(mouth.active_shape, 0), len(mouth.shapes) - 1)
+        mouth.shapes.remove(index)
+        mouth.active_shape = min(index, len(mouth.shapes) - 1)
+        return {"FINISHED"}
+
+
 CLASSES = (EGGESTURE_OT_generate, EGGESTURE_OT_transcribe, EGGESTURE_OT_cancel,
-           EGGESTURE_OT_create_armature, EGGESTURE_OT_check_setup)
+           EGGESTURE_OT_create_armature, EGGESTURE_OT_check_setup, EGGESTURE_OT_lipsync,
+           EGGESTURE_OT_detect_mouth, EGGESTURE_OT_mouth_shape_add, EGGESTURE_OT_mouth_shape_remove,
+           *retarget_ops.CLASSES)
 
 
 register, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import compat, operators
+from . import compat, operators, retarget
 
 
 def _strip_collection_name(scene: bpy.types.Scene) -> str:
@@ -77,8 +77,12 @@ class EGGESTURE_PT_main(bpy.types.Panel):
         row.operator("eggesture.transcribe", icon="OUTLINER_OB_FONT")
 
         col = layout.column()
+        col.row().prop(settings, "target_mode", expand=True)
         col.prop(settings, "armature")
-        col.operator("eggesture.create_armature", icon="ARMATURE_DATA")
+        if settings.target_mode == "SMPLX":
+            col.operator("eggesture.create_armature", icon="ARMATURE_DATA")
+        else:
+            _draw_character(layout, settings)
 
         col = layout.column(heading="Frames")
         col.prop(settings, "use_frame_range")
@@ -111,7 +115,121 @@ class EGGESTURE_PT_main(bpy.types.Panel):
                 layout.label(text=status.last_report, icon="INFO")
 
 
-CLASSES = (EGGESTURE_PT_main,)
+def _draw_character(layout: bpy.types.UILayout, settings) -> None:
+    """Detect, the editable bone map of the chosen character, and the root-motion option."""
+    obj = settings.armature
+    box = layout.box()
+    row = box.row(align=True)
+    row.prop(settings, "bone_preset", text="")
+    row.operator("eggesture.detect_bones", icon="VIEWZOOM")
+    if obj is None or obj.type != "ARMATURE":
+        box.label(text="Pick your character's armature above", icon="INFO")
+        return
+    try:
+        bone_map = retarget.stored_bone_map(obj)
+    except retarget.RetargetError as exc:
+        box.label(text=str(exc), icon="ERROR")
+        bone_map = None
+    if bone_map is None:
+        box.label(text="Not detected yet (Generate detects it too)", icon="INFO")
+    else:
+        box.label(text=retarget.describe(bone_map), icon="ERROR" if bone_map.missing() else "CHECKMARK")
+    row = box.row()
+    row.template_list("EGGESTURE_UL_bone_map", "", obj.eggesture_rig, "bones", obj.eggesture_rig, "active_bone",
+                      rows=5)
+    buttons = row.column(align=True)
+    buttons.operator("eggesture.bone_map_add", text="", icon="ADD")
+    buttons.operator("eggesture.bone_map_remove", text="", icon="REMOVE")
+    box.prop_search(obj.eggesture_rig, "root_bone", obj.data, "bones", icon="BONE_DATA")
+    box.prop(settings, "in_place")
+
+
+class EGGESTURE_UL_bone_map(bpy.types.UIList):
+    """A character's bone map: body part -> bone of its armature ('follows' rows copy a leader)."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        row = layout.row(align=True)
+        row.label(text=item.part if item.part != retarget.FOLLOWER else f"follows {item.leader}")
+        row.prop_search(item, "bone", data.id_data.data, "bones", text="", icon="BONE_DATA")
+
+
+class EGGESTURE_UL_mouth_shapes(bpy.types.UIList):
+    """The mouth mapping: channel of the shape set -> mesh and shape key, with a gain."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        row = layout.row(align=True)
+        row.label(text=item.channel)
+        keys = item.mesh.data.shape_keys if item.mesh is not None and item.mesh.type == "MESH" else None
+        if keys is not None:
+            row.prop_search(item, "shape_key", keys, "key_blocks", text="", icon="SHAPEKEY_DATA")
+        else:
+            row.prop(item, "mesh", text="")
+        row.prop(item, "gain", text="")
+
+
+class EGGESTURE_PT_lipsync(bpy.types.Panel):
+    """Lip sync: which character, its detected (editable) mouth, and keying the mouth alone."""
+
+    bl_label = "Lip Sync"
+    bl_idname = "EGGESTURE_PT_lipsync"
+    bl_parent_id = "EGGESTURE_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Gestures"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw_header(self, context: bpy.types.Context) -> None:
+        self.layout.prop(context.scene.eggesture, "lipsync", text="")
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.eggesture
+        layout.prop(settings, "lipsync_object")
+        face = operators.lipsync_face(settings)
+        if face is None:
+            layout.label(text="Pick the Armature above or a Face object", icon="INFO")
+            return
+        mouth = face.eggesture_mouth
+        row = layout.row(align=True)
+        row.operator("eggesture.detect_mouth", icon="VIEWZOOM")
+        if not mouth.detected:
+            layout.label(text=f"'{face.name}': not detected yet (done on the first run)", icon="INFO")
+
+        box = layout.box()
+        header = box.row()
+        header.prop(mouth, "use_jaw")
+        if mouth.jaw_armature is not None:
+            col = box.column(align=True)
+            col.active = mouth.use_jaw
+            col.prop_search(mouth, "jaw_bone", mouth.jaw_armature.data, "bones", text="Bone", icon="BONE_DATA")
+            sub = col.row(align=True)
+            sub.prop(mouth, "jaw_axis", expand=True)
+            col.prop(mouth, "jaw_angle")
+        else:
+            box.label(text="No armature: no jaw bone")
+
+        box = layout.box()
+        header = box.row(align=True)
+        header.prop(mouth, "use_shapes")
+        header.prop(mouth, "shape_set", text="")
+        remap = header.operator("eggesture.detect_mouth", text="", icon="FILE_REFRESH")
+        remap.shape_set = mouth.shape_set if mouth.shape_set != "none" else "AUTO"
+        row = box.row()
+        row.active = mouth.use_shapes
+        row.template_list("EGGESTURE_UL_mouth_shapes", "", mouth, "shapes", mouth, "active_shape", rows=4)
+        buttons = row.column(align=True)
+        buttons.operator("eggesture.mouth_shape_add", text="", icon="ADD")
+        buttons.operator("eggesture.mouth_shape_remove", text="", icon="REMOVE")
+        if 0 <= mouth.active_shape < len(mouth.shapes):
+            item = mouth.shapes[mouth.active_shape]
+            box.prop(item, "mesh")
+
+        row = layout.row()
+        row.enabled = operators.active_session() is None
+        row.operator("eggesture.lipsync", icon="SPEAKER")
+
+
+CLASSES = (EGGESTURE_PT_main, EGGESTURE_UL_bone_map, EGGESTURE_UL_mouth_shapes, EGGESTURE_PT_lipsync)
 
 
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

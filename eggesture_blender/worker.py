@@ -7,8 +7,8 @@ This file never imports bpy, so it serves two roles:
 * **external worker**: otherwise the add-on starts ``<python> worker.py --core-path DIR
   --request REQ.json`` with a Python that has torch. The worker puts DIR (the folder
   holding the add-on's own egg_core copy) first on ``sys.path``, streams JSON lines
-  on stdout and writes the result (motion npz, or transcript JSON for the "transcribe"
-  task) to the file named in the request::
+  on stdout and writes the result (motion npz, transcript JSON for the "transcribe"
+  task, mouth npz for the "lipsync" task) to the file named in the request::
 
       {"event": "progress", "fraction": 0.4, "message": "window 2/5"}
       {"event": "done", "result": "/tmp/.../motion.npz", "task": "generate"}
@@ -42,6 +42,8 @@ CoreImport = Callable[[str], ModuleType]
 
 #: Packages the model path needs besides numpy (checked by "Check Setup").
 REQUIRED_PACKAGES = ("torch", "scipy", "soundfile", "safetensors")
+#: Packages lip sync alone needs besides numpy (pocketsphinx is optional: it aligns phones).
+LIPSYNC_PACKAGES = ("soundfile", "tqdm")
 
 
 class JobCancelled(Exception):
@@ -61,7 +63,8 @@ class GenerationRequest:
     temperature: float = 0.4  # egg_core.inference.DEFAULT_TEMPERATURE
     device: str = "auto"
     checkpoint: str | None = None
-    task: str = "generate"  # or "transcribe" (speech -> text, for the Transcribe button)
+    task: str = "generate"  # or "transcribe" (speech -> text, for the Transcribe button), "lipsync"
+    lipsync: bool = False  # "generate": also find the mouth motion (egg_core.lipsync)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -69,6 +72,48 @@ class GenerationRequest:
     @classmethod
     def from_json(cls, text: str) -> GenerationRequest:
         return cls(**json.loads(text))
+
+
+@dataclass
+class MouthResult:
+    """Mouth motion of one clip: an ``egg_core.lipsync.MouthTrack`` as plain arrays.
+
+    Plain arrays so that the add-on can load it without importing egg_core's audio code.
+    """
+
+    weights: np.ndarray  # (T, 15) canonical viseme weights (egg_core.lipsync.VISEMES)
+    jaw: np.ndarray  # (T,) opening 0..1
+    fps: float
+    source: str  # egg_core.lipsync.sources.SOURCES
+    message: str
+    fallback: bool = False  # a poorer route than phones: the user is told how to do better
+
+    @classmethod
+    def from_track(cls, track: Any, fallback: bool) -> MouthResult:
+        return cls(np.asarray(track.weights, np.float32), np.asarray(track.jaw, np.float32),
+                   float(track.fps), str(track.source), str(track.message), bool(fallback))
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        return {f"{prefix}weights": self.weights, f"{prefix}jaw": self.jaw,
+                f"{prefix}fps": np.float64(self.fps), f"{prefix}source": np.array(self.source),
+                f"{prefix}message": np.array(self.message), f"{prefix}fallback": np.bool_(self.fallback)}
+
+    @classmethod
+    def from_arrays(cls, data: Any, prefix: str = "") -> MouthResult | None:
+        if f"{prefix}weights" not in data:
+            return None
+        return cls(data[f"{prefix}weights"], data[f"{prefix}jaw"], float(data[f"{prefix}fps"]),
+                   str(data[f"{prefix}source"]), str(data[f"{prefix}message"]),
+                   bool(data[f"{prefix}fallback"]))
+
+    def save(self, path: str | Path) -> None:
+        with open(path, "wb") as fh:
+            np.savez(fh, **self.arrays())
+
+    @classmethod
+    def load(cls, path: str | Path) -> MouthResult:
+        with np.load(path, allow_pickle=False) as data:
+            return cls.from_arrays(data)
 
 
 @dataclass
@@ -80,17 +125,24 @@ class GenerationResult:
     fps: float
     words_note: str = ""
     warnings: list[str] = field(default_factory=list)  # shown to the user as warnings
+    expressions: np.ndarray | None = None  # (T, 100) FLAME coefficients; None: a still face
+    mouth: MouthResult | None = None  # with GenerationRequest.lipsync
 
     def save(self, path: str | Path) -> None:
+        extra = {} if self.expressions is None else {"expressions": self.expressions}
+        extra.update(self.mouth.arrays("mouth_") if self.mouth is not None else {})
         with open(path, "wb") as fh:
             np.savez(fh, poses=self.poses, trans=self.trans, fps=np.float64(self.fps),
-                     words_note=np.array(self.words_note), warnings=np.array(self.warnings, dtype=str))
+                     words_note=np.array(self.words_note), warnings=np.array(self.warnings, dtype=str),
+                     **extra)
 
     @classmethod
     def load(cls, path: str | Path) -> GenerationResult:
         with np.load(path, allow_pickle=False) as data:
             warnings = [str(w) for w in data["warnings"]] if "warnings" in data else []
-            return cls(data["poses"], data["trans"], float(data["fps"]), str(data["words_note"]), warnings)
+            expressions = data["expressions"] if "expressions" in data else None
+            return cls(data["poses"], data["trans"], float(data["fps"]), str(data["words_note"]), warnings,
+                       expressions, MouthResult.from_arrays(data, "mouth_"))
 
 
 @dataclass
@@ -109,7 +161,7 @@ class TranscriptionResult:
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-RESULT_TYPES = {"generate": GenerationResult, "transcribe": TranscriptionResult}
+RESULT_TYPES = {"generate": GenerationResult, "transcribe": TranscriptionResult, "lipsync": MouthResult}
 
 
 _GENERATORS: dict[tuple[str | None, str], Any] = {}
@@ -150,9 +202,44 @@ def run_job(
     if progress is not None:
         progress(1.0, "Done")
     motion = result.motion
+    expressions = np.asarray(motion.expressions, dtype=np.float32)
+    mouth, warnings = None, list(result.warnings)
+    if request.lipsync:  # the same words and the generated jaw: no second word search
+        mouth = _mouth(request, core, words=result.words.words, words_note=result.words.message,
+                       find_missing_words=False, motion=motion)
+        if mouth.fallback:
+            warnings.append(f"lip sync: {mouth.message}")
     return GenerationResult(np.asarray(motion.poses, dtype=np.float32),
                             np.asarray(motion.trans, dtype=np.float32), float(motion.fps),
-                            result.words.note, list(result.warnings))
+                            result.words.note, warnings,
+                            expressions if np.any(expressions) else None, mouth)
+
+
+def _mouth(request: GenerationRequest, core: CoreImport, progress: Progress | None = None,
+           **known: Any) -> MouthResult:
+    """The mouth track of the request's audio by egg_core.lipsync.sources.mouth_for_speech."""
+    sources = core("lipsync.sources")
+    motion = known.get("motion")
+    track = sources.mouth_for_speech(
+        request.audio_path, request.fps, transcript=request.transcript_path or None,
+        transcript_text=request.transcript_text, progress=progress,
+        num_frames=motion.num_frames if motion is not None else None, **known)
+    return MouthResult.from_track(track, track.source in sources.FALLBACKS)
+
+
+def run_lipsync(
+    request: GenerationRequest,
+    core: CoreImport,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> MouthResult:
+    """Mouth motion alone (no gesture model): phones of the transcript, else the loudness."""
+    progress = progress or (lambda fraction, message: None)
+    result = _mouth(request, core, progress)
+    if cancel is not None and cancel.is_set():
+        raise JobCancelled("cancelled")
+    progress(1.0, "Done")
+    return result
 
 
 def run_transcribe(
@@ -173,10 +260,12 @@ def run_transcribe(
 
 
 def run_task(request: GenerationRequest, core: CoreImport, progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> GenerationResult | TranscriptionResult:
+             cancel: threading.Event | None = None) -> GenerationResult | TranscriptionResult | MouthResult:
     """Dispatch on ``request.task``."""
     if request.task == "transcribe":
         return run_transcribe(request, core, progress, cancel)
+    if request.task == "lipsync":
+        return run_lipsync(request, core, progress, cancel)
     if request.task == "generate":
         return run_job(request, core, progress, cancel)
     raise ValueError(f"unknown task {request.task!r}")
