@@ -161,7 +161,7 @@ def test_seam_not_jumpier_than_window_inside() -> None:
     model.eval()
     gen = GestureGenerator(model, {}, "cpu")
     clip = _synthetic_batch(cfg, rng, 1, 560)
-    y = gen._generate_rot6d(clip["audio"][0].numpy(), clip["text"][0].numpy(), seed=0, temperature=1.0,
+    y = gen._generate_features(clip["audio"][0].numpy(), clip["text"][0].numpy(), seed=0, temperature=1.0,
                             top_k=None, report=lambda f, m: None, cancel=None)
     assert y.shape == (560, cfg.motion_dim) and np.isfinite(y).all()
     jumps = np.linalg.norm(np.diff(y, axis=0), axis=1)
