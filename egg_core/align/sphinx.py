@@ -220,20 +220,28 @@ def _first_pass(dec, path: Path, grammar: list[str], duration: float,
     return segs
 
 
-def _align_piece(dec, ref_dec, words: list[str], wave: np.ndarray,
-                 ) -> list[tuple[int, int, float | None]] | None:
-    """Align ``words`` to one piece: (start_frame, n_frames, log-likelihood ratio per frame)."""
-    pcm = _pcm(wave)
+def _two_pass_alignment(dec, words: list[str], pcm: bytes) -> bool:
+    """Run pocketsphinx's alignment of ``words`` over ``pcm``: a forced-alignment search, then
+    the phone/state alignment pass; False when the first finds no path (``dec`` then holds none)."""
     dec.set_align_text(" ".join(words))
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
     if dec.hyp() is None:
-        return None
+        return False
     dec.set_alignment()
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
+    return True
+
+
+def _align_piece(dec, ref_dec, words: list[str], wave: np.ndarray,
+                 ) -> list[tuple[int, int, float | None]] | None:
+    """Align ``words`` to one piece: (start_frame, n_frames, log-likelihood ratio per frame)."""
+    pcm = _pcm(wave)
+    if not _two_pass_alignment(dec, words, pcm):
+        return None
     entries = [e for e in dec.get_alignment() if _non_filler(e.name)]
     if len(entries) != len(words):
         return None
@@ -371,16 +379,8 @@ def _aligned_group_phones(dec, grammar: list[str], owner: list[int], wave: np.nd
                           offset: float) -> dict[int, list[Phone]] | None:
     """Phones per word index of one group, placed by pocketsphinx; None when it finds no path."""
     pcm = _pcm(wave)
-    dec.set_align_text(" ".join(grammar))
-    dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)
-    dec.end_utt()
-    if dec.hyp() is None:
+    if not _two_pass_alignment(dec, grammar, pcm):
         return None
-    dec.set_alignment()
-    dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)
-    dec.end_utt()
     # Copy everything out at once: pocketsphinx's entries point into the iterator that made them.
     alignment = dec.get_alignment()
     spans = [(int(e.start), int(e.start) + max(1, int(e.duration)))
