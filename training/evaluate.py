@@ -92,6 +92,15 @@ def _clip_inputs(src: Any) -> tuple[Motion, list | None]:
     return motion, words
 
 
+def _clip_windows(clips: list, win: int, device: torch.device):
+    """Non-overlapping windows of the clips: (clip, slice, motion, audio, text) tensors (batch 1)."""
+    for c in clips:
+        for st in window_starts(c.num_frames, win, win):
+            sl = slice(st, st + win)
+            yield (c, sl, *(torch.from_numpy(np.ascontiguousarray(a[sl]))[None].to(device)
+                            for a in (c.motion, c.audio, c.text)))
+
+
 @torch.no_grad()
 def part_token_metrics(model: Any, clips: list, device: torch.device) -> dict[str, Any]:
     """Whole-body model: codebook usage and perplexity of each part's true codes over
@@ -101,16 +110,11 @@ def part_token_metrics(model: Any, clips: list, device: torch.device) -> dict[st
     cfg = model.config
     win, s = cfg.window_frames, cfg.seed_tokens
     true_all, pred_all = [], []
-    for c in clips:
-        for st in window_starts(c.num_frames, win, win):
-            sl = slice(st, st + win)
-            motion = torch.from_numpy(np.ascontiguousarray(c.motion[sl]))[None].to(device)
-            audio = torch.from_numpy(np.ascontiguousarray(c.audio[sl]))[None].to(device)
-            text = torch.from_numpy(np.ascontiguousarray(c.text[sl]))[None].to(device)
-            true = model.encode_indices(motion)
-            pred = model.sample_window(model.condition(audio, text), true[..., :s] if s > 0 else None, 0.0, None, None)
-            true_all.append(true[0, :, s:].cpu().numpy())
-            pred_all.append(pred[0, :, s:].cpu().numpy())
+    for _c, _sl, motion, audio, text in _clip_windows(clips, win, device):
+        true = model.encode_indices(motion)
+        pred = model.sample_window(model.condition(audio, text), true[..., :s] if s > 0 else None, 0.0, None, None)
+        true_all.append(true[0, :, s:].cpu().numpy())
+        pred_all.append(pred[0, :, s:].cpu().numpy())
     if not true_all:
         return {"note": f"no clip is as long as one {win}-frame window; no codebook statistics"}
     t, p = np.concatenate(true_all, axis=1), np.concatenate(pred_all, axis=1)
@@ -131,19 +135,14 @@ def token_metrics(model: Any, clips: list, device: torch.device) -> dict[str, An
         return part_token_metrics(model, clips, device)
     win, ds, s = cfg.window_frames, cfg.downsample, cfg.seed_tokens
     true_all, pred_all, cls_all = [], [], []
-    for c in clips:
-        for st in window_starts(c.num_frames, win, win):
-            sl = slice(st, st + win)
-            motion = torch.from_numpy(np.ascontiguousarray(c.motion[sl]))[None].to(device)
-            audio = torch.from_numpy(np.ascontiguousarray(c.audio[sl]))[None].to(device)
-            text = torch.from_numpy(np.ascontiguousarray(c.text[sl]))[None].to(device)
-            true = model.encode_indices(motion)
-            logits = model.predict_logits(audio, text, true[:, :s] if s > 0 else None)
-            pred = logits.argmax(-1)
-            labels = c.labels[sl][ds // 2 :: ds][: true.shape[1]]
-            true_all.append(true[0, s:].cpu().numpy())
-            pred_all.append(pred[0, s:].cpu().numpy())
-            cls_all.append(labels[s:])
+    for c, sl, motion, audio, text in _clip_windows(clips, win, device):
+        true = model.encode_indices(motion)
+        logits = model.predict_logits(audio, text, true[:, :s] if s > 0 else None)
+        pred = logits.argmax(-1)
+        labels = c.labels[sl][ds // 2 :: ds][: true.shape[1]]
+        true_all.append(true[0, s:].cpu().numpy())
+        pred_all.append(pred[0, s:].cpu().numpy())
+        cls_all.append(labels[s:])
     if not true_all:
         return {"note": f"no clip is as long as one {win}-frame window; no codebook statistics"}
     t, p, c = np.concatenate(true_all), np.concatenate(pred_all), np.concatenate(cls_all)
