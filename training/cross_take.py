@@ -101,7 +101,7 @@ def summary_table(reports: dict[str, list[dict[str, Any]]], title: str) -> tuple
         real = {"ratio_to_baseline": "1", "difference_cm": "0", "ratio_to_reference": "1",
                 "difference": "0"}.get(how, "~1")
         if key in REAL_COLUMN:  # the real motion's own figure, or the other real take's
-            real = fmt(mean_of([mean_of([r[REAL_COLUMN[key]].get(key) for r in reports[d]]) for d in directions]))
+            real = fmt(mean_of([mean_of([r.get(REAL_COLUMN[key], {}).get(key) for r in reports[d]]) for d in directions]))
         numbers[key] = {"per_direction": dict(zip(directions, per, strict=True)), "mean": mean}
         lines.append(f"| {label} | " + " | ".join(fmt(v) for v in per) + f" | **{fmt(mean)}** | {real} |")
     return "\n".join(lines), numbers

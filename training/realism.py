@@ -145,7 +145,7 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
 DEFAULT_MEAN_VEL = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "beat2"
                     / "mean_vel_smplxflame_30.npy")
 
-#: (key, label) of every figure, in table order
+#: (key, label) of every body figure, in table order (face and feet: WHOLE_BODY_FIGURES)
 FIGURES: tuple[tuple[str, str], ...] = (
     ("frechet", "Fréchet distance to the reference, 1 s window features (22-d)"),
     ("wrist_height_mean", "wrist height above the pelvis, mean (m)"),
@@ -155,6 +155,10 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("bc", "BC against the reference speech"),
     ("jerk", "jerk, mean magnitude of d³p/dt³ (m/s³)"),
     ("seam_ratio", "seam ratio (acceleration ±2 frames of joins / elsewhere)"),
+)
+#: Face and feet: None where they do not apply (a still jaw, no frame in contact), and 0 for a
+#: motion that matches its reference, so they have no ratio there (:func:`whole_body_figures`).
+WHOLE_BODY_FIGURES: tuple[tuple[str, str], ...] = (
     ("jaw_loudness", "jaw opening vs loudness, correlation at lag 0"),
     ("expression_mse", "expression coefficients, MSE against the reference"),
     ("jaw_mse", "jaw rotation, MSE against the reference (rad²)"),
@@ -405,11 +409,12 @@ def realism_report(generated: Motion, reference: Motion, baseline: Motion, wave:
         figures.update(motion_figures(pos[name], onsets, mean_vel, seams, step))
         figures.update(whole_body_figures(motions[name], motions["reference"], n, wave, sample_rate))
         out[name] = figures
-    out["ratio_to_baseline"] = {k: _ratio(out["generated"][k], out["baseline"][k]) for k, _ in FIGURES}
+    every = FIGURES + WHOLE_BODY_FIGURES
+    out["ratio_to_baseline"] = {k: _ratio(out["generated"][k], out["baseline"][k]) for k, _ in every}
     # where a ratio means nothing (a wrist height near 0 m), the plain difference does
     out["generated_minus_reference"] = {
         k: (None if out["generated"][k] is None or out["reference"][k] is None
-            else float(out["generated"][k]) - float(out["reference"][k])) for k, _ in FIGURES}
+            else float(out["generated"][k]) - float(out["reference"][k])) for k, _ in every}
     out.update({
         "frames": n, "seconds": n / FPS, "fps": FPS, "windows": int(len(feats["reference"])),
         "window_seconds": WINDOW_S, "feature_names": list(FEATURE_NAMES),
@@ -441,7 +446,7 @@ def markdown_table(report: dict[str, Any]) -> str:
     lines = [head, "", "| figure | reference | generated | baseline | generated / baseline "
              "| generated - reference |", "| --- | --- | --- | --- | --- | --- |"]
     diff = report.get("generated_minus_reference", {})
-    for key, label in FIGURES:
+    for key, label in FIGURES + WHOLE_BODY_FIGURES:
         ref = "-" if key == "frechet" else _fmt(report["reference"][key])
         delta = "-" if key == "frechet" else _fmt(diff.get(key))
         lines.append(f"| {label} | {ref} | {_fmt(report['generated'][key])} | "
