@@ -47,10 +47,13 @@ def test_bundled_model_is_small_and_documented(bundled: tuple[object, dict]) -> 
     _, meta = bundled
     card = meta["default_model"]
     assert "training.train" in card["command"] and card["train_seconds"] > 0
-    assert card["version"] == 2 and "BEAT2" in card["dataset_terms"]
+    assert card["version"] == 3 and "BEAT2" in card["dataset_terms"]
+    # the whole-body recipe docs/WHOLE_BODY.md chose: every part, the cascade, no phase guidance
+    assert meta["model"] == "hip" and meta["config"]["cascade"] and not meta["config"]["phase"]
     # the cross-take estimate of its recipe: every figure of both directions, and their mean
     cross = card["metrics"]["cross_take"]
-    for key in ("frechet", "wrist_height_mean", "l1div", "bc", "seam_ratio"):
+    for key in ("frechet", "wrist_height_mean", "l1div", "bc", "seam_ratio", "jaw_loudness",
+                "expression_mse", "foot_skating"):
         assert len(cross[key]["per_direction"]) == 2 and math.isfinite(cross[key]["mean"])
     # its posture (the joints it does not generate) and its generation temperature are recorded
     assert np.asarray(meta["posture"]).shape == (55, 3)
@@ -72,6 +75,13 @@ def test_bundled_model_generates_moving_finite_motion(bundled: tuple[object, dic
     assert float(arms.std(axis=0).max()) > 0.02
     # and stays a plausible pose: no joint rotated by more than ~pi from the relaxed pose
     assert float(np.linalg.norm(arms - relaxed_pose()[idx], axis=-1).max()) < math.pi + 1e-3
+    # the whole body moves: the jaw opens and closes, the face changes, the legs and root move
+    jaw = motion.poses[:, 22]
+    assert float(np.linalg.norm(jaw - jaw.mean(axis=0), axis=-1).std()) > 1e-3
+    assert motion.expressions is not None and float(motion.expressions.std(axis=0).max()) > 0.05
+    legs = motion.poses[:, [1, 2, 4, 5]]
+    assert float(legs.std(axis=0).max()) > 0.005
+    assert float(np.ptp(motion.trans[:, [0, 2]], axis=0).max()) > 0.005
     # deterministic for a seed
     again = gen.generate(_speechlike(6.0), SR, fps=30.0, seed=0)
     assert np.array_equal(again.poses, motion.poses)
