@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--takes", nargs="+", default=[str(t) for t in cross_take.TAKES],
                     help="the real takes of --variant takes (.npz with .wav and .TextGrid beside)")
     ap.add_argument("--model", default="eg", choices=["eg", "parts", "cascade", "hip"],
-                    help="--variant takes: the network (python -m training.train --model); hip is v3")
+                    help="--variant takes: the network (python -m training.train --model); eg is v2, cascade v3")
     ap.add_argument("--ablation", default=None,
                     help="training recipe (default: eg-no-reweight for takes, full for real/mix)")
     ap.add_argument("--text-dropout", type=float, default=0.3,
@@ -161,7 +161,7 @@ def _build(args: argparse.Namespace) -> int | None:
 
 
 def _build_from_takes(args: argparse.Namespace) -> int:
-    """v2: the cross-take protocol with this recipe, then one model trained on every take."""
+    """v2/v3: the cross-take protocol with this recipe, then one model trained on every take."""
     work = prepare_work_dir(args.work)
     takes = [Path(t) for t in args.takes]
     if args.reuse and (work / "summary_takes.json").is_file():
@@ -199,7 +199,7 @@ def _build_from_takes(args: argparse.Namespace) -> int:
 
 
 def install_takes(run: Path, args: argparse.Namespace, train: TrainSettings, summary: dict[str, Any]) -> Path:
-    """Bundle the v2 model: its recipe, the cross-take figures and the generation defaults."""
+    """Bundle the model of every take (v2: eg, v3: whole body): its recipe, cross-take figures, generation defaults."""
     model, meta = load_checkpoint(run / "model.safetensors", "cpu")
     meta = {k: v for k, v in meta.items() if k not in ("config", "format_version")}
     meta["default_model"] = {
